@@ -1,0 +1,82 @@
+"""The Celery app: `celery -A backend.app.task.celery:celery_app worker` starts a worker from here.
+
+`create_celery_app` builds an app from settings; the module's one global is the
+app it returns for the process's settings.
+"""
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_shutdown, worker_shutdown
+
+from backend.app.task.utils.discovery import discover_task_modules, import_task_modules
+from backend.app.task.utils.event_loop import stop_event_loop
+from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.hooks.logging import LoggingHook
+from backend.core.conf import Settings, drop_celery_cli_broker_echo, get_settings
+
+RESULT_BACKEND = 'backend.app.task.utils.result_backend:PostgresBackend'
+
+
+class TaskApp(Celery):
+    """A Celery app that carries the hooks every `TaskBase` task runs."""
+
+    hooks: list[TaskHook]
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    if settings.CELERY_BROKER == 'redis':
+        # An unacknowledged message returns to the queue after this long: it must
+        # outlast the longest task, or a running task would be delivered twice.
+        return {'visibility_timeout': settings.CELERY_TASK_TIME_LIMIT * 2 + 60}
+    return {'confirm_publish': True}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        'broker_url': settings.broker_url,
+        'broker_connection_retry_on_startup': True,
+        'broker_connection_timeout': 5,
+        'broker_heartbeat': 30,
+        'broker_pool_limit': 10,
+        'broker_transport_options': broker_transport_options(settings),
+        'result_backend': RESULT_BACKEND,
+        'result_extended': True,
+        'result_expires': settings.CELERY_RESULT_EXPIRES,
+        'result_backend_always_retry': True,
+        'result_backend_max_retries': 10,
+        'task_serializer': 'json',
+        'result_serializer': 'json',
+        'accept_content': ['json'],
+        'result_accept_content': ['json'],
+        'timezone': settings.TIMEZONE,
+        'enable_utc': True,
+        'task_track_started': True,
+        'task_acks_late': True,
+        'task_reject_on_worker_lost': True,
+        'task_default_queue': 'default',
+        'task_soft_time_limit': settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        'task_time_limit': settings.CELERY_TASK_TIME_LIMIT,
+        'task_publish_retry': True,
+        'task_publish_retry_policy': {'max_retries': 3, 'interval_start': 0, 'interval_step': 0.5, 'interval_max': 1},
+        'worker_concurrency': settings.CELERY_WORKER_CONCURRENCY,
+        'worker_pool': settings.CELERY_WORKER_POOL,
+        'worker_prefetch_multiplier': settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
+        'worker_max_tasks_per_child': settings.CELERY_WORKER_MAX_TASKS_PER_CHILD or None,
+        'worker_cancel_long_running_tasks_on_connection_loss': True,
+    }
+
+
+def create_celery_app(settings: Settings | None = None) -> TaskApp:
+    settings = settings or get_settings()
+    drop_celery_cli_broker_echo()
+    app = TaskApp('fba', task_cls='backend.app.task.tasks.base:TaskBase')
+    app.conf.update(celery_config(settings))
+    app.hooks = [LoggingHook()]
+    import_task_modules(discover_task_modules())
+    worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
+    worker_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.worker')
+    return app
+
+
+celery_app = create_celery_app()

@@ -1,0 +1,32 @@
+"""Domain errors of the task framework. Each docstring is the default message; none knows HTTP.
+
+The API maps classes to status codes in one table (api/errors.py) and the CLI
+prints the message and exits 1.
+"""
+
+
+class TaskError(Exception):
+    """The task framework could not do what was asked."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or '').strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class TaskNotRegistered(TaskError):
+    """No task of that name is registered."""
+
+
+class InvalidTaskArguments(TaskError):
+    """The arguments do not fit the task's signature or payload model."""
+
+
+class BrokerUnavailable(TaskError):
+    """The message broker did not accept the message; nothing was sent."""
+
+
+class InvalidJSON(TaskError):
+    """The value is not valid JSON."""

@@ -1,0 +1,83 @@
+"""Registered tasks: list them, check and send calls, read and revoke results."""
+
+import inspect
+from typing import Any
+
+from celery import Celery, Task, states
+from pydantic import ValidationError
+
+from backend.app.task.errors import InvalidTaskArguments, TaskNotRegistered
+from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
+from backend.app.task.utils.dispatch import publish
+
+
+def _user_tasks(app: Celery) -> dict[str, Task]:
+    return {name: t for name, t in sorted(app.tasks.items()) if not name.startswith('celery.')}
+
+
+def get_task(app: Celery, name: str) -> Task:
+    task = _user_tasks(app).get(name)
+    if task is None:
+        raise TaskNotRegistered(f'No task named {name!r} is registered.')
+    return task
+
+
+def list_tasks(app: Celery) -> list[GetTaskDetail]:
+    return [describe(t) for t in _user_tasks(app).values()]
+
+
+def describe(task: Task) -> GetTaskDetail:
+    payload = getattr(task, 'payload', None)
+    doc = inspect.getdoc(task)
+    return GetTaskDetail(
+        name=task.name,
+        module=task.__module__,
+        queue=getattr(task, 'queue', None),
+        doc=doc.split('\n\n')[0] if doc else None,
+        is_async=getattr(task, 'is_async', False),
+        arg_schema=payload.model_json_schema() if payload is not None else None,
+    )
+
+
+def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Refuse a call the task could not accept, naming the offending field."""
+    try:
+        inspect.signature(task.run).bind(*args, **kwargs)
+    except TypeError as error:
+        raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {error}.') from None
+    payload = getattr(task, 'payload', None)
+    if payload is not None:
+        try:
+            payload.model_validate(kwargs)
+        except ValidationError as error:
+            fields = '; '.join(f'{".".join(map(str, e["loc"]))}: {e["msg"]}' for e in error.errors())
+            raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {fields}.') from None
+
+
+def send(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions) -> str:
+    task = get_task(app, name)
+    check_arguments(task, args, kwargs)
+    return publish(app, name, args, kwargs, **options.model_dump(exclude_none=True))
+
+
+def get_result(app: Celery, task_id: str) -> GetTaskResultDetail:
+    result = app.AsyncResult(task_id)
+    meta = result.backend.get_task_meta(task_id)
+    failed = meta['status'] in states.EXCEPTION_STATES
+    value = meta.get('result')
+    return GetTaskResultDetail(
+        task_id=task_id,
+        state=meta['status'],
+        result=None if failed else value,
+        error=f'{type(value).__name__}: {value}' if failed and value is not None else None,
+        traceback=meta.get('traceback'),
+        name=meta.get('name'),
+        worker=meta.get('worker'),
+        retries=meta.get('retries'),
+        queue=meta.get('queue'),
+        date_done=meta.get('date_done'),
+    )
+
+
+def revoke(app: Celery, task_id: str, *, terminate: bool) -> None:
+    app.control.revoke(task_id, terminate=terminate)

@@ -1,0 +1,91 @@
+"""`TaskBase`, the class of every task, and `@task`, the decorator drop-in modules use.
+
+TaskBase runs the app's hooks (logging first) around each task; feature code
+customises a task by overriding `after_success`, `after_failure` or
+`after_retry` in a subclass, never by re-implementing the logging.
+"""
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery import Task, shared_task
+from pydantic import BaseModel
+
+from backend.app.task.utils.event_loop import run_async
+from backend.app.task.utils.hooks.base import TaskHook
+
+logger = logging.getLogger(__name__)
+
+
+class TaskBase(Task):
+    #: The task body is a coroutine run on the worker process's event loop.
+    is_async: bool = False
+    #: Optional pydantic model that the task's keyword arguments must fit.
+    payload: type[BaseModel] | None = None
+
+    @property
+    def hooks(self) -> list[TaskHook]:
+        return getattr(self.app, 'hooks', [])
+
+    def before_start(self, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        for hook in self.hooks:
+            self._safely(hook.on_start, self, task_id, args, kwargs)
+
+    def on_success(self, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        for hook in reversed(self.hooks):
+            self._safely(hook.on_success, self, retval, task_id, args, kwargs)
+        self._safely(self.after_success, retval, task_id, args, kwargs)
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        for hook in reversed(self.hooks):
+            self._safely(hook.on_failure, self, exc, task_id, args, kwargs, einfo)
+        self._safely(self.after_failure, exc, task_id, args, kwargs, einfo)
+
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        for hook in reversed(self.hooks):
+            self._safely(hook.on_retry, self, exc, task_id, args, kwargs, einfo)
+        self._safely(self.after_retry, exc, task_id, args, kwargs, einfo)
+
+    def after_success(self, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        """Feature hook: the task returned."""
+
+    def after_failure(
+        self, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        """Feature hook: the task failed for good."""
+
+    def after_retry(
+        self, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        """Feature hook: the task failed and will run again."""
+
+    def _safely(self, hook: Callable[..., None], *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            logger.critical('hook %r of task %s raised; ignored', hook, self.name, exc_info=True)
+
+
+def task(name: str, *, base: type[TaskBase] = TaskBase, **options: Any) -> Callable[[Callable[..., Any]], TaskBase]:
+    """Declare a task named `<feature>.<verb>_<noun>`; `async def` bodies run on the worker's loop."""
+
+    def decorate(fn: Callable[..., Any]) -> TaskBase:
+        body = fn
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            def body(*args: Any, **kwargs: Any) -> Any:
+                return run_async(fn(*args, **kwargs))
+
+        is_async = inspect.iscoroutinefunction(fn)
+        return shared_task(name=name, base=base, is_async=is_async, **options)(body)
+
+    return decorate

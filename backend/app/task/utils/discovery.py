@@ -1,0 +1,31 @@
+"""Finds the drop-in task modules: `tasks.py` in every package directly under `tasks/`."""
+
+import importlib
+import importlib.util
+import pkgutil
+
+import backend.app.task.tasks as tasks_package
+
+
+class TaskModuleError(SystemExit):
+    """A drop-in task module could not be imported; the worker must not start without it."""
+
+
+def discover_task_modules() -> list[str]:
+    """`tasks.tasks` (general tasks) plus `<feature>.tasks` for each feature package, sorted."""
+    names = [f'{tasks_package.__name__}.tasks']
+    for info in pkgutil.iter_modules(tasks_package.__path__):
+        if not info.ispkg:
+            continue
+        candidate = f'{tasks_package.__name__}.{info.name}.tasks'
+        if importlib.util.find_spec(candidate) is not None:
+            names.append(candidate)
+    return sorted(names)
+
+
+def import_task_modules(names: list[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as error:
+            raise TaskModuleError(f'Task module {name} failed to import: {type(error).__name__}: {error}') from error

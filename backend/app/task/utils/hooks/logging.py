@@ -1,0 +1,69 @@
+"""One structured log line per task start, success (with run time) and failure, secrets masked."""
+
+import inspect
+import logging
+import time
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery import Task
+
+from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.redact import redact_call
+
+logger = logging.getLogger('fba.task')
+
+
+def _param_names(task: Task) -> list[str]:
+    try:
+        return list(inspect.signature(task.run).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+class LoggingHook(TaskHook):
+    def on_start(self, task: Task, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        task.request.fba_started_at = time.monotonic()
+        shown_args, shown_kwargs = redact_call(_param_names(task), args, kwargs)
+        logger.info(
+            'event=task.started task=%s id=%s args=%s kwargs=%s',
+            task.name,
+            task_id,
+            shown_args,
+            shown_kwargs,
+            extra={'action': 'task.started', 'task_name': task.name, 'task_id': task_id},
+        )
+
+    def on_success(self, task: Task, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        runtime = time.monotonic() - getattr(task.request, 'fba_started_at', time.monotonic())
+        logger.info(
+            'event=task.succeeded task=%s id=%s runtime=%.4fs',
+            task.name,
+            task_id,
+            runtime,
+            extra={'action': 'task.succeeded', 'task_name': task.name, 'task_id': task_id, 'runtime': runtime},
+        )
+
+    def on_failure(
+        self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        self._log_error('task.failed', task, exc, task_id)
+
+    def on_retry(
+        self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        self._log_error('task.retrying', task, exc, task_id)
+
+    @staticmethod
+    def _log_error(event: str, task: Task, exc: BaseException, task_id: str) -> None:
+        logger.log(
+            logging.WARNING if event == 'task.retrying' else logging.ERROR,
+            'event=%s task=%s id=%s retries=%s exc_type=%s exc_message=%s',
+            event,
+            task.name,
+            task_id,
+            task.request.retries,
+            type(exc).__name__,
+            str(exc)[:500],
+            extra={'action': event, 'task_name': task.name, 'task_id': task_id},
+        )

@@ -1,0 +1,32 @@
+"""`fba`: one command for workers, beat, Flower, the API, migrations and tasks.
+
+Expected failures (bad settings, unknown task, broker down) end with one
+sentence on stderr and exit code 1, never a traceback.
+"""
+
+import sys
+
+import typer
+from rich.console import Console
+
+from backend.app.task.errors import TaskError
+from backend.cli import db, run, task
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+run.register(app)
+app.add_typer(task.app, name='task', help='List, send, inspect and revoke tasks.')
+app.add_typer(db.app, name='db', help='Database migrations.')
+
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except TaskError as error:
+        stderr.print(f'[red]Error:[/red] {error.message}', highlight=False)
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()

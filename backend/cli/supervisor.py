@@ -1,0 +1,69 @@
+"""Runs several child processes as one: prefixed output, and all stop when one stops or on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import IO
+
+from rich.console import Console
+
+COLOURS = ('cyan', 'magenta', 'green', 'yellow', 'blue')
+STOP_TIMEOUT = 15.0
+
+
+class Supervisor:
+    def __init__(self, commands: dict[str, list[str]], env: dict[str, str] | None = None) -> None:
+        self.commands = commands
+        self.env = env
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = threading.Event()
+
+    def run(self) -> int:
+        """Start every command, wait until one exits or we are interrupted, then stop the rest."""
+        previous = signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        try:
+            for index, (name, argv) in enumerate(self.commands.items()):
+                self._start(name, argv, COLOURS[index % len(COLOURS)])
+            while not self.stopping.wait(0.2):
+                exited = [name for name, proc in self.processes.items() if proc.poll() is not None]
+                if exited:
+                    self.console.print(
+                        f'[red]{exited[0]} exited with code {self.processes[exited[0]].returncode}[/red]'
+                    )
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+            signal.signal(signal.SIGTERM, previous)
+        return 0 if self.stopping.is_set() or not any(p.returncode for p in self.processes.values()) else 1
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def _start(self, name: str, argv: list[str], colour: str) -> None:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        self.processes[name] = proc
+        assert proc.stdout is not None
+        threading.Thread(target=self._relay, args=(name, colour, proc.stdout), daemon=True).start()
+
+    def _relay(self, name: str, colour: str, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode(errors='replace').rstrip()
+            self.console.print(f'[{colour}]{name:>6} |[/{colour}] {line}', markup=True)
+        stream.close()
+        sys.stdout.flush()

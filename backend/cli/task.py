@@ -1,0 +1,86 @@
+"""`fba task`: the command-line face of the task service."""
+
+import json
+from typing import Any
+
+import typer
+from celery.exceptions import TimeoutError as ResultTimeout
+from rich.console import Console
+from rich.table import Table
+
+from backend.app.task.errors import InvalidJSON, TaskError
+from backend.app.task.schema.task import SendTaskOptions
+from backend.app.task.service import task_service
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+
+def _celery() -> Any:
+    from backend.app.task.celery import celery_app
+
+    return celery_app
+
+
+def parse_json(option: str, text: str, expected: type) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidJSON(f'{option} is not valid JSON: {error.msg} at character {error.pos}.') from None
+    if not isinstance(value, expected):
+        raise InvalidJSON(f'{option} must be a JSON {"array" if expected is list else "object"}.')
+    return value
+
+
+@app.command('list')
+def list_() -> None:
+    """Show every registered task."""
+    table = Table()
+    table.add_column('name', no_wrap=True)
+    for heading in ('queue', 'async', 'doc'):
+        table.add_column(heading)
+    for info in task_service.list_tasks(_celery()):
+        table.add_row(info.name, info.queue or 'default', 'yes' if info.is_async else '', info.doc or '')
+    console.print(table)
+
+
+@app.command()
+def send(
+    name: str,
+    args: str = typer.Option('[]', '--args', help='Positional arguments as a JSON array'),
+    kwargs: str = typer.Option('{}', '--kwargs', help='Keyword arguments as a JSON object'),
+    countdown: float | None = typer.Option(None, help='Seconds to wait before running'),
+    queue: str | None = typer.Option(None, help='Queue to send to instead of the default'),
+    wait: bool = typer.Option(False, '--wait', help='Wait for the result and print it'),
+    timeout: float = typer.Option(60.0, help='Seconds to wait with --wait'),
+) -> None:
+    """Send task NAME and print its id (or, with --wait, its result)."""
+    app_ = _celery()
+    options = SendTaskOptions(countdown=countdown, queue=queue)
+    task_id = task_service.send(
+        app_, name, parse_json('--args', args, list), parse_json('--kwargs', kwargs, dict), options
+    )
+    if not wait:
+        typer.echo(task_id)
+        return
+    try:
+        value = app_.AsyncResult(task_id).get(timeout=timeout, interval=0.05, propagate=False)
+    except ResultTimeout:
+        raise TaskError(f'Task {task_id} did not finish within {timeout:g} s.') from None
+    detail = task_service.get_result(app_, task_id)
+    if detail.error:
+        raise TaskError(f'Task {task_id} failed: {detail.error}')
+    typer.echo(json.dumps(value))
+
+
+@app.command()
+def status(task_id: str) -> None:
+    """Print the state and result of a task as JSON."""
+    typer.echo(task_service.get_result(_celery(), task_id).model_dump_json(indent=2))
+
+
+@app.command()
+def revoke(task_id: str, terminate: bool = typer.Option(False, '--terminate', help='Kill it if it is running')) -> None:
+    """Revoke a task so no worker runs it (and, with --terminate, stop it if running)."""
+    task_service.revoke(_celery(), task_id, terminate=terminate)
+    typer.echo(f'Revoked {task_id}.')

@@ -1,0 +1,87 @@
+"""`fba` as users run it: a subprocess, its exit code and what it prints."""
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.broker
+
+
+def fba(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, '-m', 'backend.cli', *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_sentence_error(done: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert done.returncode == 1, done.stderr
+    assert 'Traceback' not in done.stderr
+    assert expected in ' '.join(done.stderr.split())
+
+
+def test_task_send_wait_prints_the_result_from_postgresql(worker: WorkerProcess) -> None:
+    done = fba('task', 'send', 'task.add', '--args', '[40, 2]', '--wait')
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == 42
+
+
+def test_task_send_then_status_reports_the_stored_state(worker: WorkerProcess, celery_app: Any) -> None:
+    task_id = fba('task', 'send', 'task.ping').stdout.strip()
+    celery_app.AsyncResult(task_id).get(timeout=30, interval=0.05)
+    status = json.loads(fba('task', 'status', task_id).stdout)
+    assert (status['state'], status['result'], status['name']) == ('SUCCESS', 'pong', 'task.ping')
+
+
+def test_task_send_wait_reports_a_failed_task(worker: WorkerProcess) -> None:
+    done = fba('task', 'send', 'email.send_welcome', '--kwargs', '{"email": "a@b.co", "name": ""}', '--wait')
+    assert_one_sentence_error(done, 'name: String should have at least 1 character')
+
+
+def test_task_list_shows_every_drop_in_task() -> None:
+    done = fba('task', 'list')
+    assert done.returncode == 0, done.stderr
+    for name in ('task.ping', 'db_log.log_operation', 'db_log.log_login', 'email.send_welcome'):
+        assert name in done.stdout
+
+
+def test_task_revoke_keeps_the_task_from_running(worker: WorkerProcess, celery_app: Any) -> None:
+    task_id = fba('task', 'send', 'task.ping', '--countdown', '5').stdout.strip()
+    assert fba('task', 'revoke', task_id).returncode == 0
+    assert celery_app.AsyncResult(task_id).get(timeout=30, interval=0.05, propagate=False) is not None
+    assert celery_app.AsyncResult(task_id).state == 'REVOKED'
+
+
+@pytest.mark.parametrize(
+    ('args', 'expected'),
+    [
+        (['task', 'send', 'no.such_task'], "No task named 'no.such_task' is registered."),
+        (['task', 'send', 'task.add', '--args', '[1,'], '--args is not valid JSON'),
+        (['task', 'send', 'task.add', '--kwargs', '[1]'], '--kwargs must be a JSON object.'),
+        (['task', 'send', 'task.add', '--args', '[1]'], "missing a required argument: 'y'"),
+    ],
+)
+def test_task_send_refuses_bad_input_with_one_sentence(args: list[str], expected: str) -> None:
+    assert_one_sentence_error(fba(*args), expected)
+
+
+def test_task_send_with_the_broker_unreachable_fails_loudly() -> None:
+    env = {'CELERY_RABBITMQ_PORT': '1', 'REDIS_PORT': '1'}
+    assert_one_sentence_error(fba('task', 'send', 'task.ping', env=env), 'The broker did not accept task task.ping')
+
+
+def test_bad_setting_stops_the_cli_with_one_line() -> None:
+    done = fba('task', 'list', env={'CELERY_BROKER': 'kafka'})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Invalid setting CELERY_BROKER='kafka': Input should be 'rabbitmq' or 'redis'"
+    ]

@@ -1,0 +1,64 @@
+"""The PostgreSQL result backend's storage hooks, against the real database."""
+
+import uuid
+from typing import Any
+
+import psycopg
+from celery import states
+from celery.result import GroupResult
+
+
+def test_store_and_read_back_a_result_with_extended_fields(celery_app: Any) -> None:
+    backend = celery_app.backend
+    task_id = str(uuid.uuid4())
+    backend.store_result(task_id, {'answer': [1, 2]}, states.SUCCESS)
+    meta = backend.get_task_meta(task_id, cache=False)
+    assert (meta['status'], meta['result']) == (states.SUCCESS, {'answer': [1, 2]})
+    assert meta['date_done'] is not None
+
+
+def test_success_is_never_overwritten_by_a_later_state(celery_app: Any) -> None:
+    backend = celery_app.backend
+    task_id = str(uuid.uuid4())
+    backend.store_result(task_id, 7, states.SUCCESS)
+    backend.store_result(task_id, None, states.STARTED)
+    assert backend.get_task_meta(task_id, cache=False)['status'] == states.SUCCESS
+
+
+def test_failure_is_decoded_back_to_the_exception_type(celery_app: Any) -> None:
+    backend = celery_app.backend
+    task_id = str(uuid.uuid4())
+    backend.mark_as_failure(task_id, KeyError('missing'))
+    assert isinstance(backend.get_task_meta(task_id, cache=False)['result'], KeyError)
+
+
+def test_forget_removes_the_row(celery_app: Any) -> None:
+    task_id = str(uuid.uuid4())
+    celery_app.backend.store_result(task_id, 1, states.SUCCESS)
+    celery_app.AsyncResult(task_id).forget()
+    assert celery_app.backend.get_task_meta(task_id, cache=False)['status'] == states.PENDING
+
+
+def test_group_results_save_restore_and_delete(celery_app: Any) -> None:
+    group_id = str(uuid.uuid4())
+    members = [celery_app.AsyncResult(str(uuid.uuid4())) for _ in range(3)]
+    GroupResult(group_id, members, app=celery_app).save()
+    restored = GroupResult.restore(group_id, app=celery_app)
+    assert [r.id for r in restored.results] == [r.id for r in members]
+    restored.delete()
+    assert GroupResult.restore(group_id, app=celery_app) is None
+
+
+def test_cleanup_purges_only_expired_results(celery_app: Any, pg: psycopg.Connection) -> None:
+    old_id, new_id = str(uuid.uuid4()), str(uuid.uuid4())
+    for task_id in (old_id, new_id):
+        celery_app.backend.store_result(task_id, 1, states.SUCCESS)
+    pg.execute(
+        "UPDATE task_result SET date_done = now() - make_interval(secs => %s) - interval '1 minute' WHERE task_id = %s",
+        [celery_app.backend.expires, old_id],
+    )
+    celery_app.backend.cleanup()
+    remaining = {
+        r[0] for r in pg.execute('SELECT task_id FROM task_result WHERE task_id = ANY(%s)', [[old_id, new_id]])
+    }
+    assert remaining == {new_id}
