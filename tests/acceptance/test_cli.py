@@ -2,12 +2,14 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 
+from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.broker
@@ -85,3 +87,42 @@ def test_bad_setting_stops_the_cli_with_one_line() -> None:
     assert done.stderr.strip().splitlines() == [
         "Invalid setting CELERY_BROKER='kafka': Input should be 'rabbitmq' or 'redis'"
     ]
+
+
+def test_worker_options_override_the_settings(celery_app: Any, private_queue: str) -> None:
+    # Given settings asking for a prefork pool of 2
+    name = f'{private_queue}@localhost'
+    argv = [
+        sys.executable,
+        '-m',
+        'backend.cli',
+        'worker',
+        '--pool',
+        'threads',
+        '--concurrency',
+        '3',
+        '--queues',
+        private_queue,
+        '--hostname',
+        name,
+        '--prefetch-multiplier',
+        '4',
+    ]
+    env = {**os.environ, 'CELERY_WORKER_POOL': 'prefork', 'CELERY_WORKER_CONCURRENCY': '2'}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        # When the worker started from `fba worker` with overriding options answers
+        stats = wait_for(
+            lambda: celery_app.control.inspect(destination=[name], timeout=0.5).stats(),
+            timeout=60,
+            what='the fba worker to answer stats',
+        )
+        pool = stats[name]['pool']
+        # Then its pool is the one the options asked for
+        assert pool['implementation'].endswith('ThreadPoolExecutor') or 'thread' in pool['implementation'].lower()
+        assert pool['max-concurrency'] == 3
+        assert stats[name]['prefetch_count'] == 12
+        assert celery_app.send_task('task.ping', queue=private_queue).get(timeout=30, interval=0.05) == 'pong'
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
