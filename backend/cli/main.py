@@ -10,12 +10,16 @@ import typer
 from rich.console import Console
 
 from backend.app.task.errors import TaskError
-from backend.cli import db, run, task
+from backend.cli import db, dlq, health, pools, run, schedule, task
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 run.register(app)
+app.command()(health.health)
 app.add_typer(task.app, name='task', help='List, send, inspect and revoke tasks.')
 app.add_typer(db.app, name='db', help='Database migrations.')
+app.add_typer(dlq.app, name='dlq', help='List, show, requeue and purge dead letters.')
+app.command()(pools.workers)
+app.add_typer(schedule.app, name='schedule', help='Add, change, run and preview schedules.')
 
 stderr = Console(stderr=True, soft_wrap=True)
 

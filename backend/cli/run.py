@@ -1,11 +1,14 @@
 """Long-running processes: `fba worker`, `beat`, `flower`, `api` and `up` (all of them at once)."""
 
-import sys
 from typing import Any
 
 import typer
 
-from backend.cli.supervisor import Supervisor
+from backend.app.task.errors import TaskError
+from backend.app.task.utils import metrics_exporter
+from backend.cli import stack
+from backend.cli.flower import flower_argv
+from backend.core.conf import get_settings
 
 
 def _celery() -> Any:
@@ -24,10 +27,16 @@ def worker(
     max_tasks_per_child: int | None = typer.Option(None, '--max-tasks-per-child', min=1),
     soft_time_limit: float | None = typer.Option(None, '--soft-time-limit', min=1),
     time_limit: float | None = typer.Option(None, '--time-limit', min=1),
+    metrics_port: int | None = typer.Option(
+        None, '--metrics-port', min=0, max=65535, help='Serve Prometheus metrics here (0: off; default METRICS_PORT)'
+    ),
 ) -> None:
     """Run a worker; options left out come from the settings."""
     if pool is not None and pool not in ('prefork', 'threads', 'solo'):
         raise typer.BadParameter('must be prefork, threads or solo', param_hint='--pool')
+    if queues is not None and not all(name.strip() for name in queues.split(',')):
+        raise typer.BadParameter('must be comma-separated queue names, none of them empty', param_hint='--queues')
+    _serve_metrics(metrics_port)
     argv = ['worker', f'--loglevel={loglevel}']
     flags = {
         '--queues': queues,
@@ -43,17 +52,36 @@ def worker(
     _celery().worker_main(argv)
 
 
-def beat(loglevel: str = typer.Option('INFO', '--loglevel', '-l')) -> None:
-    """Run the scheduler."""
-    _celery().start(['beat', f'--loglevel={loglevel}'])
+def _serve_metrics(port: int | None) -> None:
+    """Start the worker's metrics server before Celery (and so prometheus_client) is imported."""
+    settings = get_settings()
+    port = settings.METRICS_PORT if port is None else port
+    if not port:
+        return
+    metrics_exporter.use_private_directory()
+    try:
+        metrics_exporter.serve(port, settings.METRICS_ADDRESS)
+    except OSError as error:
+        raise TaskError(f'Cannot serve metrics on {settings.METRICS_ADDRESS}:{port}: {error.strerror}.') from None
+
+
+def beat(
+    loglevel: str = typer.Option('INFO', '--loglevel', '-l'),
+    hostname: str | None = typer.Option(None, '--hostname', '-n', help='Node name for ping, e.g. celerybeat@%h'),
+) -> None:
+    """Run the scheduler; it answers `celery inspect ping` while it keeps ticking (a health check)."""
+    argv = ['beat', f'--loglevel={loglevel}', '--enable-remote-control']
+    _celery().start(argv + ([f'--hostname={hostname}'] if hostname else []))
 
 
 def flower(
-    port: int = typer.Option(8555, '--port', min=1, max=65535),
-    address: str = typer.Option('127.0.0.1', '--address'),
+    port: int | None = typer.Option(None, '--port', min=1, max=65535, help='Default FLOWER_PORT (8555)'),
+    address: str | None = typer.Option(None, '--address', help='Default FLOWER_ADDRESS'),
+    dev: bool = typer.Option(False, '--dev', help='Development only: start without FLOWER_BASIC_AUTH'),
 ) -> None:
-    """Run Flower, the monitoring UI."""
-    _celery().start(['flower', f'--port={port}', f'--address={address}'])
+    """Run Flower, the monitoring UI, behind the FLOWER_BASIC_AUTH login."""
+    argv = flower_argv(get_settings(), port=port, address=address, dev=dev)
+    _celery().start(argv)
 
 
 def api(
@@ -66,18 +94,22 @@ def api(
     uvicorn.run('backend.main:create_app', factory=True, host=host, port=port)
 
 
-def up() -> None:
-    """Run API, worker, beat and Flower together; Ctrl-C (or any of them dying) stops all."""
-    fba = [sys.executable, '-m', 'backend.cli']
-    supervisor = Supervisor(
-        {
-            'api': [*fba, 'api'],
-            'worker': [*fba, 'worker'],
-            'beat': [*fba, 'beat'],
-            'flower': [*fba, 'flower'],
-        }
-    )
-    raise typer.Exit(supervisor.run())
+def up(
+    api_port: int = typer.Option(8000, '--api-port', min=1, max=65535),
+    flower_port: int | None = typer.Option(None, '--flower-port', min=1, max=65535, help='Default FLOWER_PORT'),
+    embedded: bool = typer.Option(
+        False, '--embedded', help='Use embedded PostgreSQL and Redis (data in .fba/, kept between runs)'
+    ),
+) -> None:
+    """Run API, worker, beat and Flower together; Ctrl-C (or any of them dying) stops all.
+
+    With --embedded, or with no .env and nothing answering, embedded servers are started (and stopped) too.
+    """
+    from backend.embedded.up import services_for_up
+
+    with services_for_up(embedded=embedded):
+        code = stack.run_stack(api_port=api_port, flower_port=flower_port)
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,12 +5,14 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 COLOURS = ('cyan', 'magenta', 'green', 'yellow', 'blue')
 STOP_TIMEOUT = 15.0
+READY_POLL_SECONDS = 0.5
 
 
 class Supervisor:
@@ -21,15 +23,22 @@ class Supervisor:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = threading.Event()
 
-    def run(self) -> int:
-        """Start every command, wait until one exits or we are interrupted, then stop the rest."""
+    def run(self, ready: Callable[[], RenderableType | None] | None = None) -> int:
+        """Start every command, wait until one exits or we are interrupted, then stop the rest.
+
+        `ready` is polled until it returns something to print (e.g. a status table), which is shown once.
+        """
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        died = False
         try:
             for index, (name, argv) in enumerate(self.commands.items()):
                 self._start(name, argv, COLOURS[index % len(COLOURS)])
+            if ready is not None:
+                threading.Thread(target=self._announce_when_ready, args=(ready,), daemon=True).start()
             while not self.stopping.wait(0.2):
                 exited = [name for name, proc in self.processes.items() if proc.poll() is not None]
                 if exited:
+                    died = True
                     self.console.print(
                         f'[red]{exited[0]} exited with code {self.processes[exited[0]].returncode}[/red]'
                     )
@@ -39,7 +48,8 @@ class Supervisor:
         finally:
             self.stop()
             signal.signal(signal.SIGTERM, previous)
-        return 0 if self.stopping.is_set() or not any(p.returncode for p in self.processes.values()) else 1
+        # Stopped on request: success. A part that exited by itself means the group failed, whatever its code.
+        return 1 if died else 0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -52,6 +62,17 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+    def _announce_when_ready(self, ready: Callable[[], RenderableType | None]) -> None:
+        while not self.stopping.is_set():
+            try:
+                shown = ready()
+            except Exception:  # not answering yet (connection refused, timeout): ask again
+                shown = None
+            if shown is not None:
+                self.console.print(shown)
+                return
+            self.stopping.wait(READY_POLL_SECONDS)
 
     def _start(self, name: str, argv: list[str], colour: str) -> None:
         proc = subprocess.Popen(

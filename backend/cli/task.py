@@ -1,19 +1,21 @@
 """`fba task`: the command-line face of the task service."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
 from celery.exceptions import TimeoutError as ResultTimeout
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from backend.app.task.errors import InvalidJSON, TaskError
 from backend.app.task.schema.task import SendTaskOptions
 from backend.app.task.service import task_service
+from backend.cli.common import console
 
 app = typer.Typer(no_args_is_help=True)
-console = Console()
 
 
 def _celery() -> Any:
@@ -84,3 +86,54 @@ def revoke(task_id: str, terminate: bool = typer.Option(False, '--terminate', he
     """Revoke a task so no worker runs it (and, with --terminate, stop it if running)."""
     task_service.revoke(_celery(), task_id, terminate=terminate)
     typer.echo(f'Revoked {task_id}.')
+
+
+#: Calls per `send_batch` call from the CLI, so the progress bar moves on large batches.
+CLI_BATCH_CHUNK = 1000
+
+
+def parse_items(text: str) -> list[tuple[list[Any], dict[str, Any]]]:
+    """`--items`: a JSON array of {"args": [...], "kwargs": {...}} objects, inline or `@path`."""
+    if text.startswith('@'):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding='utf-8')
+        except OSError as error:
+            raise InvalidJSON(f'--items file {path} cannot be read: {error.strerror}.') from None
+    items = parse_json('--items', text, list)
+    calls = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not set(item) <= {'args', 'kwargs'}:
+            raise InvalidJSON(f'--items item {index} must be an object with only "args" and "kwargs".')
+        args, kwargs = item.get('args', []), item.get('kwargs', {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise InvalidJSON(f'--items item {index}: "args" must be an array and "kwargs" an object.')
+        calls.append((args, kwargs))
+    if not calls:
+        raise InvalidJSON('--items is empty; give at least one call.')
+    return calls
+
+
+@app.command('send-batch')
+def send_batch(
+    name: str,
+    items: str = typer.Option(..., '--items', help='JSON array of {"args": [...], "kwargs": {...}}, or @file'),
+    countdown: float | None = typer.Option(None, help='Seconds to wait before running'),
+    queue: str | None = typer.Option(None, help='Queue to send to instead of the default'),
+) -> None:
+    """Send many calls of task NAME at once and print their ids, one a line (all are checked before any is sent)."""
+    app_ = _celery()
+    calls = parse_items(items)
+    task_service.check_batch(app_, name, calls)
+    options = SendTaskOptions(countdown=countdown, queue=queue)
+    task_ids: list[str] = []
+    with Progress(console=Console(stderr=True), transient=True, disable=len(calls) <= CLI_BATCH_CHUNK) as progress:
+        bar = progress.add_task(f'sending {name}', total=len(calls))
+        for start in range(0, len(calls), CLI_BATCH_CHUNK):
+            chunk = calls[start : start + CLI_BATCH_CHUNK]
+            try:
+                task_ids += task_service.send_batch(app_, name, chunk, options)
+            except TaskError as error:
+                raise TaskError(f'{error.message} {len(task_ids)} calls of earlier chunks were sent.') from None
+            progress.update(bar, advance=len(chunk))
+    typer.echo('\n'.join(task_ids))

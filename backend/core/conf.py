@@ -6,18 +6,37 @@ A bad value must stop start-up with one readable line, whatever the entry point
 """
 
 import os
+import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(ge=1)]
 BROKER_KINDS = ('rabbitmq', 'redis')
 SECRET_WORDS = ('PASSWORD', 'TOKEN', 'URL', 'AUTH', 'SECRET')
+API_TOKEN_MIN_LENGTH = 16
+
+
+def split_tokens(value: SecretStr) -> tuple[str, ...]:
+    return tuple(token.strip() for token in value.get_secret_value().split(',') if token.strip())
+
+
+class QueueSpec(BaseModel):
+    """One queue workers can consume: its name, highest message priority (0: none) and routing key."""
+
+    name: str = Field(pattern=r'^[\w.:-]{1,155}$')
+    max_priority: Annotated[int, Field(ge=0, le=9)] = 9
+    routing_key: str | None = None
+
+
+def default_queues() -> list[QueueSpec]:
+    return [QueueSpec(name='default'), QueueSpec(name='critical'), QueueSpec(name='bulk')]
 
 
 class SettingsError(SystemExit):
@@ -63,12 +82,58 @@ class Settings(BaseSettings):
     CELERY_TASK_SOFT_TIME_LIMIT: PositiveInt = 300
     CELERY_TASK_TIME_LIMIT: PositiveInt = 330
 
+    # Reliability: retries (TaskBase), queues and priorities, dead letters
+    TASK_RETRY_ON: str = 'ConnectionError,TimeoutError,psycopg.OperationalError,sqlalchemy.exc.OperationalError'
+    TASK_RETRY_MAX: Annotated[int, Field(ge=0, le=100)] = 4
+    TASK_RETRY_BACKOFF_BASE: Annotated[float, Field(gt=0)] = 60.0
+    TASK_RETRY_BACKOFF_CAP: Annotated[float, Field(gt=0)] = 3600.0
+    TASK_RETRY_JITTER: bool = True
+    TASK_QUEUES: list[QueueSpec] = Field(default_factory=default_queues, min_length=1)
+    TASK_ROUTES: dict[str, str] = Field(default_factory=dict)
+
+    # Worker hot path (TASK_* so Celery's CLI does not read them as worker options)
+    TASK_TRACK_STARTED: bool = True
+    TASK_RESULT_BATCH: Annotated[int, Field(ge=1, le=1000)] = 1
+
+    # Operations: Flower, worker metrics and `fba health` (FLOWER_* mean the same as Flower's own options)
+    FLOWER_PORT: Port = 8555
+    FLOWER_ADDRESS: str = '127.0.0.1'
+    FLOWER_BASIC_AUTH: SecretStr | None = None
+    FLOWER_PERSISTENT: bool = True
+    FLOWER_DATA_DIR: Path = Path('.fba/flower')
+    CELERY_RABBITMQ_MANAGEMENT_PORT: Annotated[int, Field(ge=0, le=65535)] = 15672
+    METRICS_PORT: Annotated[int, Field(ge=0, le=65535)] = 0
+    METRICS_ADDRESS: str = '127.0.0.1'
+
+    # Beat: the database scheduler (TASK_BEAT_* so Celery's CLI does not read them as beat options)
+    TASK_BEAT_MAX_LOOP_INTERVAL: Annotated[float, Field(gt=0, le=300)] = 5.0
+    TASK_BEAT_POLL_SECONDS: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    TASK_BEAT_BATCH_SIZE: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    TASK_BEAT_CATCH_UP_LIMIT: Annotated[int, Field(ge=1, le=10_000)] = 100
+    TASK_BEAT_REDISPATCH_SECONDS: Annotated[float, Field(gt=0)] = 60.0
+    TASK_BEAT_RUN_RETENTION_DAYS: Annotated[int, Field(ge=1)] = 30
+
+    # HTTP API (`fba api`)
+    API_TOKENS: SecretStr = SecretStr('')
+    API_MAX_BODY_BYTES: PositiveInt = 1_048_576
+    API_SEND_BATCH_MAX: Annotated[int, Field(ge=1, le=10_000)] = 500
+
     @field_validator('CELERY_BROKER_URL', mode='before')
     @classmethod
     def _not_a_broker_kind(cls, value: object) -> object:
         # `celery -A … worker` reads CELERY_BROKER as its own --broker option and copies
         # it into CELERY_BROKER_URL; a bare kind (or blank) there is not a URL override.
         return None if value in ('', *BROKER_KINDS) else value
+
+    @field_validator('FLOWER_BASIC_AUTH', mode='before')
+    @classmethod
+    def _user_colon_password(cls, value: object) -> object:
+        if value in ('', None):
+            return None
+        user, _, password = str(value).partition(':')
+        if not user or not password:
+            raise ValueError("must be 'user:password' with both parts set")
+        return value
 
     @field_validator('TIMEZONE')
     @classmethod
@@ -78,6 +143,39 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not an IANA time zone; use a name such as 'UTC' or 'Europe/Berlin'") from None
         return value
+
+    @field_validator('TASK_RETRY_ON')
+    @classmethod
+    def _exception_names(cls, value: str) -> str:
+        if not all(re.fullmatch(r'[A-Za-z_][\w.]*', name.strip()) for name in value.split(',') if name.strip()):
+            raise ValueError("must be comma-separated exception names, e.g. 'ConnectionError,psycopg.OperationalError'")
+        return value
+
+    @model_validator(mode='after')
+    def _queues_routable(self) -> 'Settings':
+        names = [queue.name for queue in self.TASK_QUEUES]
+        if 'default' not in names or len(set(names)) != len(names):
+            raise ValueError("TASK_QUEUES needs unique names, one of them 'default'")
+        unknown = sorted(set(self.TASK_ROUTES.values()) - set(names))
+        if unknown:
+            raise ValueError(f'TASK_ROUTES sends to queues missing from TASK_QUEUES: {", ".join(unknown)}')
+        return self
+
+    @property
+    def retry_on_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.TASK_RETRY_ON.split(',') if name.strip())
+
+    @field_validator('API_TOKENS')
+    @classmethod
+    def _long_tokens(cls, value: SecretStr) -> SecretStr:
+        if any(len(token) < API_TOKEN_MIN_LENGTH for token in split_tokens(value)):
+            raise ValueError(f'every comma-separated token needs at least {API_TOKEN_MIN_LENGTH} characters')
+        return value
+
+    @property
+    def api_tokens(self) -> tuple[str, ...]:
+        """The bearer tokens the API accepts; none configured means every protected route answers 401."""
+        return split_tokens(self.API_TOKENS)
 
     @property
     def broker_url(self) -> str:
@@ -126,10 +224,29 @@ def load_settings(env_file: str | None = None) -> Settings:
         raise SettingsError(describe_errors(error)) from None
 
 
-def drop_celery_cli_broker_echo() -> None:
-    """Celery prefers the environment's CELERY_BROKER_URL over its config; remove the CLI's echo of CELERY_BROKER."""
-    if os.environ.get('CELERY_BROKER_URL', '').strip() in ('', *BROKER_KINDS):
+def undo_celery_cli_broker_echo() -> None:
+    """Give CELERY_BROKER_URL back the value the process started with.
+
+    `celery -A … worker` reads CELERY_BROKER as its own --broker option and writes
+    it into CELERY_BROKER_URL, which Celery then prefers over any configuration.
+    Linux keeps the environment a process started with in /proc/self/environ.
+    """
+    if os.environ.get('CELERY_BROKER_URL', '').strip() not in ('', *BROKER_KINDS):
+        return
+    original = _initial_environment().get('CELERY_BROKER_URL', '').strip()
+    if original in ('', *BROKER_KINDS):
         os.environ.pop('CELERY_BROKER_URL', None)
+    else:
+        os.environ['CELERY_BROKER_URL'] = original
+
+
+def _initial_environment() -> dict[str, str]:
+    try:
+        raw = Path('/proc/self/environ').read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split('=', 1) for item in raw.decode(errors='replace').split('\0') if '=' in item)
+    return dict(pairs)
 
 
 @lru_cache

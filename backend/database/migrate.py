@@ -2,8 +2,13 @@
 
 from importlib.resources import files
 
+import psycopg
 from alembic import command
 from alembic.config import Config
+from psycopg import sql
+
+from backend.app.task.errors import ServicesUnavailable
+from backend.core.conf import get_settings
 
 
 def alembic_config() -> Config:
@@ -12,7 +17,25 @@ def alembic_config() -> Config:
     return config
 
 
+def create_database_if_missing() -> bool:
+    """A fresh server has no `DATABASE_NAME` database yet: create it instead of failing the first start."""
+    settings = get_settings()
+    maintenance = settings.model_copy(update={'DATABASE_NAME': 'postgres'}).database_dsn
+    try:
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute('SELECT 1 FROM pg_database WHERE datname = %s', [settings.DATABASE_NAME]).fetchone()
+            if exists:
+                return False
+            conn.execute(sql.SQL('CREATE DATABASE {}').format(sql.Identifier(settings.DATABASE_NAME)))
+            return True
+    except psycopg.OperationalError as error:
+        where = f'{settings.DATABASE_HOST}:{settings.DATABASE_PORT}'
+        reason = str(error).strip().splitlines()[-1]
+        raise ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}') from None
+
+
 def upgrade(revision: str = 'head') -> None:
+    create_database_if_missing()
     command.upgrade(alembic_config(), revision)
 
 

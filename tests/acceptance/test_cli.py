@@ -5,9 +5,11 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import pytest
+from kombu import Connection, Queue
 
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
@@ -126,3 +128,17 @@ def test_worker_options_override_the_settings(celery_app: Any, private_queue: st
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+
+
+@pytest.mark.rabbitmq_only
+def test_task_send_to_a_queue_declared_differently_fails_with_the_brokers_reason(celery_app: Any) -> None:
+    # Given a queue that exists on the broker without the x-max-priority our settings give it
+    name = f'legacy-{uuid.uuid4().hex[:8]}'
+    with Connection(celery_app.conf.broker_url) as conn:
+        Queue(name, durable=True, channel=conn.default_channel).declare()
+    env = {'TASK_QUEUES': json.dumps([{'name': 'default'}, {'name': name}])}
+    # When a task is sent to it, then the CLI says why in one sentence instead of a traceback
+    done = fba('task', 'send', 'task.ping', '--queue', name, env=env)
+    assert_one_sentence_error(
+        done, "The broker refused task task.ping: PRECONDITION_FAILED - inequivalent arg 'x-max-priority'"
+    )

@@ -79,3 +79,23 @@ def test_a_drop_in_that_fails_to_import_stops_the_worker_naming_it(tmp_path: Pat
         'RuntimeError: missing API key for the broken feature'
     ) in worker.log()
     assert 'Traceback' not in worker.log()
+
+
+def test_celery_worker_keeps_a_broker_url_override_next_to_celery_broker(celery_app: Any, private_queue: str) -> None:
+    # Given CELERY_BROKER (which the celery CLI copies into CELERY_BROKER_URL) and a real URL override,
+    # with the host/port settings pointing nowhere
+    env = {
+        **os.environ,
+        'CELERY_BROKER_URL': celery_app.conf.broker_url,
+        'CELERY_RABBITMQ_PORT': '1',
+        'REDIS_PORT': '1',
+    }
+    argv = [CELERY, '-A', 'backend.app.task.celery:celery_app', 'worker', '--loglevel=INFO', '-Q', private_queue]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        # Then the worker connects through the override and runs tasks
+        result = celery_app.send_task('task.add', args=[2, 2], queue=private_queue)
+        assert result.get(timeout=60, interval=0.05) == 4
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)

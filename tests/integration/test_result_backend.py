@@ -62,3 +62,23 @@ def test_cleanup_purges_only_expired_results(celery_app: Any, pg: psycopg.Connec
         r[0] for r in pg.execute('SELECT task_id FROM task_result WHERE task_id = ANY(%s)', [[old_id, new_id]])
     }
     assert remaining == {new_id}
+
+
+def test_cleanup_purges_only_expired_groups_and_chord_counters(celery_app: Any, pg: psycopg.Connection) -> None:
+    # Given an old and a fresh saved group, each with an unfinished chord counter
+    old_id, new_id = str(uuid.uuid4()), str(uuid.uuid4())
+    for group_id in (old_id, new_id):
+        GroupResult(group_id, [celery_app.AsyncResult(str(uuid.uuid4()))], app=celery_app).save()
+        celery_app.backend.set_chord_size(group_id, 1)
+    age = "now() - make_interval(secs => %s) - interval '1 minute'"
+    pg.execute(
+        f'UPDATE task_group_result SET date_done = {age} WHERE group_id = %s', [celery_app.backend.expires, old_id]
+    )
+    pg.execute(f'UPDATE task_chord SET date_created = {age} WHERE group_id = %s', [celery_app.backend.expires, old_id])
+    # When the cleanup task's backend call runs
+    celery_app.backend.cleanup()
+    # Then only the fresh group and counter remain
+    ids = [old_id, new_id]
+    groups = {r[0] for r in pg.execute('SELECT group_id FROM task_group_result WHERE group_id = ANY(%s)', [ids])}
+    chords = {r[0] for r in pg.execute('SELECT group_id FROM task_chord WHERE group_id = ANY(%s)', [ids])}
+    assert (groups, chords) == ({new_id}, {new_id})

@@ -49,8 +49,8 @@ def require_services(names: list[str]) -> None:
         raise ServiceMissing('\n'.join(missing))
 
 
-def _admin_connection() -> psycopg.Connection:
-    return psycopg.connect(f'postgresql://postgres@{HOST}:5432/postgres', autocommit=True)
+def _admin_connection(port: int = 5432) -> psycopg.Connection:
+    return psycopg.connect(f'postgresql://postgres@{HOST}:{port}/postgres', autocommit=True)
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -65,25 +65,46 @@ class TestRun:
     database: str
     vhost: str
     redis_db: int
+    # Where PostgreSQL and Redis listen, and whether RabbitMQ is there (not with FBA_TEST_SERVICES=embedded).
+    pg_port: int = 5432
+    redis_port: int = 6379
+    rabbitmq: bool = True
 
     @classmethod
-    def allocate(cls) -> 'TestRun':
+    def allocate(cls, *, pg_port: int = 5432, redis_port: int = 6379, rabbitmq: bool = True) -> 'TestRun':
         run_id = f'{os.getpid()}_{secrets.token_hex(3)}'
-        run = cls(run_id=run_id, database=f'fba_test_{run_id}', vhost=f'fba_test_{run_id}', redis_db=0)
-        with _admin_connection() as conn:
+        run = cls(
+            run_id=run_id,
+            database=f'fba_test_{run_id}',
+            vhost=f'fba_test_{run_id}',
+            redis_db=0,
+            pg_port=pg_port,
+            redis_port=redis_port,
+            rabbitmq=rabbitmq,
+        )
+        with _admin_connection(pg_port) as conn:
             conn.execute(f'CREATE DATABASE "{run.database}"')
-        _rabbitmqctl('add_vhost', run.vhost)
-        _rabbitmqctl('set_permissions', '-p', run.vhost, 'guest', '.*', '.*', '.*')
-        run.redis_db = cls._claim_redis_db(run_id)
+        if rabbitmq:
+            _rabbitmqctl('add_vhost', run.vhost)
+            _rabbitmqctl('set_permissions', '-p', run.vhost, 'guest', '.*', '.*', '.*')
+        run.redis_db = run._claim_redis_db()
         return run
 
-    @staticmethod
-    def _claim_redis_db(run_id: str) -> int:
+    @property
+    def admin_dsn(self) -> str:
+        """The server's maintenance database, for creating and dropping databases."""
+        return f'postgresql://postgres@{HOST}:{self.pg_port}/postgres'
+
+    @property
+    def dsn(self) -> str:
+        return f'postgresql://postgres@{HOST}:{self.pg_port}/{self.database}'
+
+    def _claim_redis_db(self) -> int:
         """Databases 1-15 are handed out through NX keys in database 0, released at the end of the run."""
-        lock = redis.Redis(host=HOST, port=6379, db=0)
+        lock = redis.Redis(host=HOST, port=self.redis_port, db=0)
         for number in range(1, 16):
-            if lock.set(REDIS_LOCK_KEY.format(number), run_id, nx=True, ex=4 * 3600):
-                redis.Redis(host=HOST, port=6379, db=number).flushdb()
+            if lock.set(REDIS_LOCK_KEY.format(number), self.run_id, nx=True, ex=4 * 3600):
+                redis.Redis(host=HOST, port=self.redis_port, db=number).flushdb()
                 return number
         raise ServiceMissing('every Redis database 1-15 is taken by other test runs')
 
@@ -91,21 +112,23 @@ class TestRun:
         return {
             'FBA_ENV_FILE': '',
             'DATABASE_HOST': HOST,
-            'DATABASE_PORT': '5432',
+            'DATABASE_PORT': str(self.pg_port),
             'DATABASE_USER': 'postgres',
             'DATABASE_PASSWORD': '',
             'DATABASE_NAME': self.database,
             'CELERY_RABBITMQ_HOST': HOST,
             'CELERY_RABBITMQ_VHOST': self.vhost,
             'REDIS_HOST': HOST,
+            'REDIS_PORT': str(self.redis_port),
             'CELERY_BROKER_REDIS_DATABASE': str(self.redis_db),
         }
 
     def release(self) -> None:
-        with _admin_connection() as conn:
+        with _admin_connection(self.pg_port) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        _rabbitmqctl('delete_vhost', self.vhost)
-        redis.Redis(host=HOST, port=6379, db=self.redis_db).flushdb()
-        lock = redis.Redis(host=HOST, port=6379, db=0)
+        if self.rabbitmq:
+            _rabbitmqctl('delete_vhost', self.vhost)
+        redis.Redis(host=HOST, port=self.redis_port, db=self.redis_db).flushdb()
+        lock = redis.Redis(host=HOST, port=self.redis_port, db=0)
         if lock.get(REDIS_LOCK_KEY.format(self.redis_db)) == self.run_id.encode():
             lock.delete(REDIS_LOCK_KEY.format(self.redis_db))

@@ -1,53 +1,25 @@
 """Real Celery workers as subprocesses, started with the command users type and stopped by the test."""
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from celery import Celery
 
+from tests.support.processes import Spawned, spawn
 from tests.support.wait import wait_for
 
 CELERY_APP = 'backend.app.task.celery:celery_app'
 
 
-@dataclass
-class WorkerProcess:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors='replace')
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """Warm shutdown (SIGTERM), then SIGKILL to the whole process group if anything lingers."""
-        if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout)
-        self.kill()
-
-    def kill(self) -> None:
-        """kill -9 the worker and its pool children, as a crash would."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+#: A worker subprocess: the generic process handle, named after the worker's node name.
+WorkerProcess = Spawned
 
 
 def start_worker(
     app: Celery,
     *,
+    app_path: str = CELERY_APP,
     queues: str | None = None,
     pool: str = 'solo',
     concurrency: int = 1,
@@ -62,7 +34,7 @@ def start_worker(
         '-m',
         'celery',
         '-A',
-        CELERY_APP,
+        app_path,
         'worker',
         '-n',
         name,
@@ -77,11 +49,7 @@ def start_worker(
     if queues:
         argv += ['-Q', queues]
     argv += extra_args or []
-    env = {**os.environ, **(extra_env or {})}
-    log_path = Path(tempfile.mkstemp(prefix='fba-worker-', suffix='.log')[1])
-    with log_path.open('wb') as log:
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    worker = WorkerProcess(name=name, proc=proc, log_path=log_path, extra_env=extra_env or {})
+    worker = spawn(name, argv, env={**os.environ, **(extra_env or {})}, cwd=cwd)
     if wait:
         wait_until_ready(app, worker)
     return worker

@@ -7,15 +7,21 @@ app it returns for the process's settings.
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
 
 from backend.app.task.utils.discovery import discover_task_modules, import_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
 from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.hooks.dead_letter import DeadLetterHook
 from backend.app.task.utils.hooks.logging import LoggingHook
-from backend.core.conf import Settings, drop_celery_cli_broker_echo, get_settings
+from backend.app.task.utils.hooks.metrics import MetricsHook
+from backend.app.task.utils.queues import invert_priority_for_redis, queue_config, redis_priority_options
+from backend.core.conf import Settings, get_settings, undo_celery_cli_broker_echo
 
 RESULT_BACKEND = 'backend.app.task.utils.result_backend:PostgresBackend'
+#: The worker consumer that puts refused messages (unknown task, undecodable body) into the dead-letter store.
+WORKER_CONSUMER = 'backend.app.task.utils.rejected_messages:DeadLetterConsumer'
+BEAT_SCHEDULER = 'backend.app.task.utils.schedulers:DatabaseScheduler'
 
 
 class TaskApp(Celery):
@@ -28,7 +34,7 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
     if settings.CELERY_BROKER == 'redis':
         # An unacknowledged message returns to the queue after this long: it must
         # outlast the longest task, or a running task would be delivered twice.
-        return {'visibility_timeout': settings.CELERY_TASK_TIME_LIMIT * 2 + 60}
+        return {'visibility_timeout': settings.CELERY_TASK_TIME_LIMIT * 2 + 60, **redis_priority_options()}
     return {'confirm_publish': True}
 
 
@@ -51,10 +57,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         'result_accept_content': ['json'],
         'timezone': settings.TIMEZONE,
         'enable_utc': True,
-        'task_track_started': True,
+        'task_track_started': settings.TASK_TRACK_STARTED,
         'task_acks_late': True,
         'task_reject_on_worker_lost': True,
-        'task_default_queue': 'default',
+        **queue_config(settings),
         'task_soft_time_limit': settings.CELERY_TASK_SOFT_TIME_LIMIT,
         'task_time_limit': settings.CELERY_TASK_TIME_LIMIT,
         'task_publish_retry': True,
@@ -64,18 +70,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         'worker_prefetch_multiplier': settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
         'worker_max_tasks_per_child': settings.CELERY_WORKER_MAX_TASKS_PER_CHILD or None,
         'worker_cancel_long_running_tasks_on_connection_loss': True,
+        'worker_consumer': WORKER_CONSUMER,
+        'beat_scheduler': BEAT_SCHEDULER,
+        'beat_max_loop_interval': settings.TASK_BEAT_MAX_LOOP_INTERVAL,
     }
 
 
 def create_celery_app(settings: Settings | None = None) -> TaskApp:
+    undo_celery_cli_broker_echo()
     settings = settings or get_settings()
-    drop_celery_cli_broker_echo()
     app = TaskApp('fba', task_cls='backend.app.task.tasks.base:TaskBase')
     app.conf.update(celery_config(settings))
-    app.hooks = [LoggingHook()]
+    app.hooks = [LoggingHook(), MetricsHook(), DeadLetterHook()]
     import_task_modules(discover_task_modules())
     worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
     worker_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.worker')
+    if settings.CELERY_BROKER == 'redis':
+        before_task_publish.connect(invert_priority_for_redis, weak=False, dispatch_uid='fba.redis_priority')
     return app
 
 

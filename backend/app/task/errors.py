@@ -28,5 +28,37 @@ class BrokerUnavailable(TaskError):
     """The message broker did not accept the message; nothing was sent."""
 
 
+class BrokerRefused(TaskError):
+    """The broker refused the message (its queue is declared with other arguments); nothing was sent."""
+
+
 class InvalidJSON(TaskError):
     """The value is not valid JSON."""
+
+
+class ServicesUnavailable(TaskError):
+    """PostgreSQL or the broker does not answer, so nothing was started."""
+
+
+class EmbeddedServerFailed(TaskError):
+    """An embedded server (PostgreSQL or Redis) did not start."""
+
+
+class ScheduleNotFound(TaskError):
+    """No schedule has that id."""
+
+
+class ScheduleConflict(TaskError):
+    """The schedule was changed by someone else since it was read; reload it and try again."""
+
+
+class InvalidSchedule(TaskError):
+    """The schedule cannot run as given."""
+
+
+class DeadLetterNotFound(TaskError):
+    """No dead letter has that id."""
+
+
+class DeadLetterNotRequeueable(TaskError):
+    """The dead letter has no task name (its message could not be decoded), so it cannot be sent again."""

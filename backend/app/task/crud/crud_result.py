@@ -36,3 +36,32 @@ def delete_group(conn: Connection, group_id: str) -> None:
 
 def purge_expired_results(conn: Connection, expires_seconds: int) -> int:
     return conn.execute(query('purge_expired_results'), {'expires': expires_seconds}).rowcount
+
+
+def store_results(conn: Connection, params: list[dict[str, Any]]) -> None:
+    """Many results in one transaction and one round trip (psycopg pipelines `executemany`)."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(query('store_result'), params)
+
+
+def get_results(conn: Connection, task_ids: list[str]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query('get_results'), {'task_ids': task_ids}).fetchall()
+
+
+def start_chord(conn: Connection, group_id: str) -> None:
+    conn.execute(query('start_chord'), {'group_id': group_id})
+
+
+def set_chord_size(conn: Connection, group_id: str, size: int) -> None:
+    conn.execute(query('set_chord_size'), {'group_id': group_id, 'size': size})
+
+
+def count_chord_part(conn: Connection, group_id: str) -> tuple[int, int | None] | None:
+    """Count one finished header task; (done, size) after the increment, None for an unknown chord."""
+    row = conn.execute(query('count_chord_part'), {'group_id': group_id}).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def delete_chord(conn: Connection, group_id: str) -> None:
+    conn.execute(query('delete_chord'), {'group_id': group_id})

@@ -1,13 +1,14 @@
 -- name: store_result
 -- Upsert a task's state in one round trip; a stored SUCCESS is never overwritten
--- (a redelivered task must not replace its first result), and the run time is
--- measured in the database from the STARTED row to the final one.
+-- (a redelivered task must not replace its first result). The run time is the
+-- worker's measurement when it sends one, else the time since the STARTED row.
 INSERT INTO task_result AS r (task_id, status, result, traceback, children, name, args, kwargs,
-                              worker, retries, queue, date_started, date_done)
+                              worker, retries, queue, date_started, date_done, runtime)
 VALUES (%(task_id)s, %(status)s, %(result)s::jsonb, %(traceback)s, %(children)s::jsonb, %(name)s,
         %(args)s::jsonb, %(kwargs)s::jsonb, %(worker)s, %(retries)s, %(queue)s,
-        CASE WHEN %(started)s THEN now() END,
-        CASE WHEN %(ready)s THEN now() END)
+        CASE WHEN %(started)s THEN now() ELSE now() - make_interval(secs => %(runtime)s::float8) END,
+        CASE WHEN %(ready)s THEN now() END,
+        %(runtime)s::float8)
 ON CONFLICT (task_id) DO UPDATE SET
     status = EXCLUDED.status,
     result = EXCLUDED.result,
@@ -21,7 +22,7 @@ ON CONFLICT (task_id) DO UPDATE SET
     queue = COALESCE(EXCLUDED.queue, r.queue),
     date_started = COALESCE(r.date_started, EXCLUDED.date_started),
     date_done = EXCLUDED.date_done,
-    runtime = EXTRACT(EPOCH FROM EXCLUDED.date_done - r.date_started)
+    runtime = COALESCE(EXCLUDED.runtime, EXTRACT(EPOCH FROM EXCLUDED.date_done - r.date_started))
 WHERE r.status <> 'SUCCESS'
 
 -- name: get_result
@@ -50,8 +51,134 @@ SELECT result::text AS result, date_done FROM task_group_result WHERE group_id =
 DELETE FROM task_group_result WHERE group_id = %(group_id)s
 
 -- name: purge_expired_results
--- Remove finished results and groups older than the expiry; returns how many task rows went.
+-- Remove finished results, groups and abandoned chord counters older than the expiry;
+-- returns how many task rows went.
 WITH gone_groups AS (
     DELETE FROM task_group_result WHERE date_done < now() - make_interval(secs => %(expires)s)
+), gone_chords AS (
+    DELETE FROM task_chord WHERE date_created < now() - make_interval(secs => %(expires)s)
 )
 DELETE FROM task_result WHERE date_done < now() - make_interval(secs => %(expires)s)
+
+-- name: get_results
+-- The rows of many tasks at once, for `get_many` and native joins of groups and chords.
+SELECT task_id, status, result::text AS result, traceback, children::text AS children, date_done,
+       name, args::text AS args, kwargs::text AS kwargs, worker, retries, queue
+FROM task_result
+WHERE task_id = ANY(%(task_ids)s)
+
+-- name: start_chord
+-- A chord is about to send its header: (re)start its counter; the size comes later.
+INSERT INTO task_chord (group_id, size, done, date_created)
+VALUES (%(group_id)s, NULL, 0, now())
+ON CONFLICT (group_id) DO UPDATE SET size = NULL, done = 0, date_created = now()
+
+-- name: set_chord_size
+-- The number of header tasks, set just before the last header message is sent.
+INSERT INTO task_chord (group_id, size, done, date_created)
+VALUES (%(group_id)s, %(size)s, 0, now())
+ON CONFLICT (group_id) DO UPDATE SET size = EXCLUDED.size
+
+-- name: count_chord_part
+-- One header task finished. The row lock serialises concurrent finishers, so each
+-- sees a distinct `done` and exactly one sees done = size and sends the body.
+UPDATE task_chord SET done = done + 1
+WHERE group_id = %(group_id)s
+RETURNING done, size
+
+-- name: delete_chord
+-- The body was sent (or the chord failed): drop the counter.
+DELETE FROM task_chord WHERE group_id = %(group_id)s
+
+-- name: mark_beat_transaction
+-- Tag the current transaction as beat's own: the schedule triggers neither bump versions nor notify.
+SELECT set_config('fba.beat', 'on', true)
+
+-- name: claim_due_schedules
+-- Lock a batch of due, up-to-date rows; rows another beat holds are skipped, not waited for.
+SELECT s.*, now() AS db_now
+FROM task_schedule s
+WHERE s.enabled AND s.next_run_at <= now() AND s.version = s.planned_version
+ORDER BY s.next_run_at
+LIMIT %(batch)s
+FOR UPDATE SKIP LOCKED
+
+-- name: insert_schedule_runs
+-- Record the claimed slots; a slot already recorded is not inserted again, so it is not sent again.
+INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id)
+SELECT * FROM unnest(%(schedule_ids)s::bigint[], %(scheduled_for)s::timestamptz[], %(task_ids)s::text[])
+ON CONFLICT (schedule_id, scheduled_for) DO NOTHING
+RETURNING id, schedule_id, task_id
+
+-- name: advance_schedules
+-- Move claimed rows on: next run, last run, run count and (for a finished one-off) enabled.
+UPDATE task_schedule s
+SET next_run_at = v.next_run_at,
+    last_run_at = CASE WHEN v.runs > 0 THEN now() ELSE s.last_run_at END,
+    total_run_count = s.total_run_count + v.runs,
+    enabled = v.enabled
+FROM unnest(%(ids)s::bigint[], %(next_run_at)s::timestamptz[], %(runs)s::int[], %(enabled)s::bool[])
+    AS v(id, next_run_at, runs, enabled)
+WHERE s.id = v.id
+
+-- name: claim_moved_schedules
+-- Lock a batch of rows whose version moved since next_run_at was computed (edits that bypassed the service).
+SELECT s.*, now() AS db_now
+FROM task_schedule s
+WHERE s.version <> s.planned_version
+ORDER BY s.id
+LIMIT %(batch)s
+FOR UPDATE SKIP LOCKED
+
+-- name: replan_schedules
+-- Store next_run_at as computed for the version read.
+UPDATE task_schedule s
+SET next_run_at = v.next_run_at, planned_version = v.version
+FROM unnest(%(ids)s::bigint[], %(versions)s::int[], %(next_run_at)s::timestamptz[]) AS v(id, version, next_run_at)
+WHERE s.id = v.id
+
+-- name: claim_undispatched_runs
+-- Lock claimed slots whose beat died (or whose broker refused) before sending them, to send them again.
+SELECT r.id AS run_id, r.task_id, s.task, s.args, s.kwargs, s.queue, s.routing_key, s.priority, s.expire_seconds
+FROM task_schedule_run r
+JOIN task_schedule s ON s.id = r.schedule_id
+WHERE r.dispatched_at IS NULL AND r.claimed_at < now() - make_interval(secs => %(older_than)s)
+ORDER BY r.claimed_at
+LIMIT %(batch)s
+FOR UPDATE OF r SKIP LOCKED
+
+-- name: mark_runs_dispatched
+-- The broker confirmed these runs' messages.
+UPDATE task_schedule_run SET dispatched_at = now() WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: purge_schedule_runs
+-- Delete a batch of runs sent longer ago than the retention; an unsent run is still owed and stays.
+DELETE FROM task_schedule_run WHERE id IN (
+    SELECT id FROM task_schedule_run
+    WHERE dispatched_at < now() - make_interval(days => %(days)s)
+    ORDER BY dispatched_at
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: next_due_at
+-- When the earliest enabled schedule is next due (NULL if none), so beat can sleep until then.
+SELECT min(next_run_at) FROM task_schedule WHERE enabled
+
+-- name: insert_dead_letter
+-- Keep a task that failed for good; the same task id failing again (a redelivery, a
+-- requeue that reuses it) updates the one row instead of adding a second.
+INSERT INTO task_dead_letter AS d (task_id, task_name, args, kwargs, queue, reason, exception_type,
+                                   exception_message, traceback, body, retries, worker)
+VALUES (%(task_id)s, %(task_name)s, %(args)s::jsonb, %(kwargs)s::jsonb, %(queue)s, %(reason)s,
+        %(exception_type)s, %(exception_message)s, %(traceback)s, %(body)s, %(retries)s, %(worker)s)
+ON CONFLICT (task_id) DO UPDATE SET
+    reason = EXCLUDED.reason,
+    exception_type = EXCLUDED.exception_type,
+    exception_message = EXCLUDED.exception_message,
+    traceback = EXCLUDED.traceback,
+    retries = EXCLUDED.retries,
+    worker = COALESCE(EXCLUDED.worker, d.worker),
+    failures = d.failures + 1,
+    last_failed_at = now()
+RETURNING id

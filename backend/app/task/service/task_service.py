@@ -1,6 +1,8 @@
 """Registered tasks: list them, check and send calls, read and revoke results."""
 
+import functools
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, Task, states
@@ -8,7 +10,8 @@ from pydantic import ValidationError
 
 from backend.app.task.errors import InvalidTaskArguments, TaskNotRegistered
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
-from backend.app.task.utils.dispatch import publish
+from backend.app.task.utils.dispatch import publish, publish_many
+from backend.app.task.utils.redact import redact, redact_call
 
 
 def _user_tasks(app: Celery) -> dict[str, Task]:
@@ -39,10 +42,16 @@ def describe(task: Task) -> GetTaskDetail:
     )
 
 
+@functools.cache
+def _signature(task: Task) -> inspect.Signature:
+    """A task's call signature, worked out once: a batch checks thousands of calls against it."""
+    return inspect.signature(task.run)
+
+
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
     """Refuse a call the task could not accept, naming the offending field."""
     try:
-        inspect.signature(task.run).bind(*args, **kwargs)
+        _signature(task).bind(*args, **kwargs)
     except TypeError as error:
         raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {error}.') from None
     payload = getattr(task, 'payload', None)
@@ -60,15 +69,34 @@ def send(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], option
     return publish(app, name, args, kwargs, **options.model_dump(exclude_none=True))
 
 
+def send_batch(
+    app: Celery, name: str, items: Sequence[tuple[list[Any], dict[str, Any]]], options: SendTaskOptions
+) -> list[str]:
+    """Check every call first (nothing is sent if one does not fit), then send them all at once."""
+    check_batch(app, name, items)
+    return publish_many(app, name, items, **options.model_dump(exclude_none=True))
+
+
+def check_batch(app: Celery, name: str, items: Sequence[tuple[list[Any], dict[str, Any]]]) -> None:
+    """Refuse a batch if any call does not fit, naming the item by its position."""
+    task = get_task(app, name)
+    for index, (args, kwargs) in enumerate(items):
+        try:
+            check_arguments(task, args, kwargs)
+        except InvalidTaskArguments as error:
+            raise InvalidTaskArguments(f'Item {index}: {error.message}') from None
+
+
 def get_result(app: Celery, task_id: str) -> GetTaskResultDetail:
     result = app.AsyncResult(task_id)
     meta = result.backend.get_task_meta(task_id)
     failed = meta['status'] in states.EXCEPTION_STATES
     value = meta.get('result')
+    args, kwargs = _shown_call(app, meta)
     return GetTaskResultDetail(
         task_id=task_id,
         state=meta['status'],
-        result=None if failed else value,
+        result=None if failed else redact(value),
         error=f'{type(value).__name__}: {value}' if failed and value is not None else None,
         traceback=meta.get('traceback'),
         name=meta.get('name'),
@@ -76,7 +104,19 @@ def get_result(app: Celery, task_id: str) -> GetTaskResultDetail:
         retries=meta.get('retries'),
         queue=meta.get('queue'),
         date_done=meta.get('date_done'),
+        args=args,
+        kwargs=kwargs,
     )
+
+
+def _shown_call(app: Celery, meta: dict[str, Any]) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """The stored call with secrets masked: positional ones by the parameter names of the task, if registered."""
+    args, kwargs = meta.get('args'), meta.get('kwargs')
+    if args is None and kwargs is None:
+        return None, None
+    task = app.tasks.get(meta.get('name') or '')
+    names = list(inspect.signature(task.run).parameters) if task is not None else []
+    return redact_call(names, args or [], kwargs or {})
 
 
 def revoke(app: Celery, task_id: str, *, terminate: bool) -> None:

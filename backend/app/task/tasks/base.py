@@ -8,30 +8,63 @@ customises a task by overriding `after_success`, `after_failure` or
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
 from celery import Task, shared_task
+from celery.exceptions import Retry
 from pydantic import BaseModel
 
+from backend.app.task.constants import TIME_START
 from backend.app.task.utils.event_loop import run_async
 from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.queues import PRIORITY_HEADER
+from backend.app.task.utils.retry import RetryPolicy
+from backend.core.conf import get_settings
 
 logger = logging.getLogger(__name__)
 
 
 class TaskBase(Task):
+    #: Worker request class: acknowledges a message only once its (possibly batched) result is committed.
+    Request = 'backend.app.task.utils.result_batch:BatchedRequest'
     #: The task body is a coroutine run on the worker process's event loop.
     is_async: bool = False
     #: Optional pydantic model that the task's keyword arguments must fit.
     payload: type[BaseModel] | None = None
+    #: This task's retry rules; unset fields come from the TASK_RETRY_* settings.
+    retry_policy: RetryPolicy | None = None
 
     @property
     def hooks(self) -> list[TaskHook]:
         return getattr(self.app, 'hooks', [])
 
+    @property
+    def policy(self) -> RetryPolicy:
+        return (self.retry_policy or RetryPolicy()).over(RetryPolicy.from_settings(get_settings()))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the body; a retryable exception schedules the next attempt after the policy's backoff."""
+        try:
+            return super().__call__(*args, **kwargs)
+        except Retry:
+            raise
+        except Exception as exc:
+            policy = self.policy
+            retries = self.request.retries or 0
+            if self.request.called_directly or not policy.retries(exc) or retries >= (policy.max_retries or 0):
+                raise
+            # The caller's priority travels in a header (see utils/queues.py); the retry message keeps it.
+            wanted = getattr(self.request, PRIORITY_HEADER, None)
+            headers = {PRIORITY_HEADER: wanted} if wanted is not None else None
+            raise self.retry(
+                exc=exc, countdown=policy.delay(retries), max_retries=policy.max_retries, headers=headers
+            ) from exc
+
     def before_start(self, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        setattr(self.request, TIME_START, time.monotonic())
         for hook in self.hooks:
             self._safely(hook.on_start, self, task_id, args, kwargs)
 

@@ -1,11 +1,39 @@
 """The one place that publishes task messages, so a broker failure always becomes `BrokerUnavailable`."""
 
+import time
+from collections.abc import Callable, Sequence
+from struct import pack
 from typing import Any
 
+import amqp
+from amqp.exceptions import ChannelError, MessageNacked
+from amqp.serialization import dumps as amqp_dumps
 from celery import Celery
+from celery.signals import before_task_publish
+from kombu.common import maybe_declare
+from kombu.entity import maybe_delivery_mode
 from kombu.exceptions import OperationalError
+from kombu.utils.json import dumps
+from kombu.utils.uuid import uuid
 
-from backend.app.task.errors import BrokerUnavailable
+from backend.app.task.errors import BrokerRefused, BrokerUnavailable
+
+#: Messages published between two waits for RabbitMQ's confirms (and per Redis pipeline).
+CONFIRM_WINDOW = 5000
+CONFIRM_TIMEOUT = 30.0
+#: Longest `argsrepr`/`kwargsrepr` header, as Celery cuts them.
+REPR_MAX = 1024
+#: The headers that differ between the calls of one batch (all strings).
+VARYING_HEADERS = ('id', 'root_id', 'argsrepr', 'kwargsrepr')
+#: The canvas part of a task message body: no callbacks, errbacks, chain or chord.
+EMBED = {'callbacks': None, 'errbacks': None, 'chain': None, 'chord': None}
+
+
+def default_app() -> Celery:
+    """The process's Celery app, for services, which must not import it themselves."""
+    from backend.app.task.celery import celery_app
+
+    return celery_app
 
 
 def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **options: Any) -> str:
@@ -16,3 +44,240 @@ def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **o
         raise BrokerUnavailable(
             f'The broker did not accept task {name}: {type(error).__name__}. Nothing was sent.'
         ) from error
+    except ChannelError as error:
+        raise BrokerRefused(f'The broker refused task {name}: {error.reply_text}. Nothing was sent.') from error
+
+
+def publish_many(
+    app: Celery, name: str, calls: Sequence[tuple[list[Any], dict[str, Any]]], **options: Any
+) -> list[str]:
+    """Send many calls of one task over one connection and producer; ids return once the broker has all of them.
+
+    The message headers are built once and copied per call (on RabbitMQ even
+    encoded once). On RabbitMQ the publisher confirms are collected per
+    `CONFIRM_WINDOW` messages, with one window in flight, instead of one wait
+    per message; on Redis the pushes are pipelined. If the broker fails
+    part-way, the error says how many calls it confirmed (the first ones, in
+    order). `before_task_publish` is sent once for the batch, not per call.
+    """
+    if not calls:
+        return []
+    route = app.amqp.router.route(dict(options), name)
+    queue = route['queue']
+    template, properties, _, _ = app.amqp.as_task_v2(
+        '', name, countdown=options.get('countdown'), eta=options.get('eta'), expires=options.get('expires')
+    )
+    properties = {**properties, 'priority': options.get('priority')}
+    # The publish signal's receivers (e.g. Redis priority inversion) see the batch once: its calls share all of it.
+    before_task_publish.send(
+        sender=name,
+        body=None,
+        exchange=queue.exchange.name,
+        routing_key=queue.routing_key,
+        declare=[queue],
+        headers=template,
+        properties=properties,
+        retry_policy=None,
+    )
+    # Unset headers read as None by the worker anyway; leaving them out makes each message cheaper to encode.
+    headers = {key: value for key, value in template.items() if value is not None}
+    ids = [uuid() for _ in calls]
+    transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
+    sent = 0
+    try:
+        with app.connection_for_write(transport_options=transport_options) as connection:
+            producer = connection.Producer()
+            maybe_declare(queue, producer.channel)
+            send = _sender(app, connection, producer, queue, properties, properties['priority'])
+            confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
+            for start in range(0, len(calls), CONFIRM_WINDOW):
+                window = range(start, min(start + CONFIRM_WINDOW, len(calls)))
+                with producer.batch(max_size=CONFIRM_WINDOW):
+                    for i in window:
+                        args, kwargs = calls[i]
+                        message_headers = {
+                            **headers,
+                            'id': ids[i],
+                            'root_id': ids[i],
+                            'argsrepr': _repr(args),
+                            'kwargsrepr': _repr(kwargs),
+                        }
+                        send(dumps((args, kwargs, EMBED)), message_headers, ids[i])
+                if confirms is None:
+                    sent = window.stop
+                else:
+                    # One window stays in flight: the broker confirms the last one while this one is sent.
+                    confirms.wait_for(window.start)
+                    sent = window.start
+            if confirms is not None:
+                confirms.wait_for(len(calls))
+                sent = len(calls)
+    except (OperationalError, ConnectionError, TimeoutError, MessageNacked) as error:
+        raise BrokerUnavailable(
+            f'The broker did not accept all calls of task {name}: {type(error).__name__}. '
+            f'The first {sent} of {len(calls)} were sent.'
+        ) from error
+    return ids
+
+
+def _sender(
+    app: Celery, connection: Any, producer: Any, queue: Any, properties: dict[str, Any], priority: int | None
+) -> Callable[[str, dict[str, Any], str], None]:
+    """One message's send: straight onto the AMQP channel for RabbitMQ, through the kombu producer otherwise."""
+    exchange, routing_key = queue.exchange.name, queue.routing_key
+    delivery_mode = maybe_delivery_mode(queue.exchange.delivery_mode or app.conf.task_default_delivery_mode)
+    if connection.transport.driver_type == 'amqp':
+        channel = producer.channel
+        fixed = {
+            'content_type': 'application/json',
+            'content_encoding': 'utf-8',
+            'delivery_mode': delivery_mode,
+            'reply_to': properties.get('reply_to'),
+            **({'priority': priority} if priority is not None else {}),
+        }
+        encoder: _AmqpProperties | None = None
+
+        def send_amqp(body: str, headers: dict[str, Any], task_id: str) -> None:
+            nonlocal encoder
+            if encoder is None:
+                encoder = _AmqpProperties(fixed, {k: v for k, v in headers.items() if k not in VARYING_HEADERS})
+            message = _PreparedMessage(body.encode(), encoder.encode(headers, task_id))
+            channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+
+        return send_amqp
+
+    def send_kombu(body: str, headers: dict[str, Any], task_id: str) -> None:
+        producer.publish(
+            body,
+            headers=headers,
+            correlation_id=task_id,
+            exchange=exchange,
+            routing_key=routing_key,
+            content_type='application/json',
+            content_encoding='utf-8',
+            delivery_mode=delivery_mode,
+            priority=priority,
+            reply_to=properties.get('reply_to'),
+            retry=False,
+        )
+
+    return send_kombu
+
+
+class _AmqpProperties:
+    """AMQP message properties encoded once per batch; only the per-call headers and the id are encoded per message.
+
+    py-amqp encodes every property and header of every message (most of the cost
+    of a publish); here the fixed ones are encoded once with py-amqp's own
+    encoder and the varying strings are appended as AMQP table items.
+    """
+
+    def __init__(self, fixed: dict[str, Any], fixed_headers: dict[str, Any]) -> None:
+        placeholder = '#' * 36
+        template = amqp.Message(b'', application_headers={}, correlation_id=placeholder, **fixed)
+        encoded = template._serialize_properties()
+        # flags (2 bytes), content_type and content_encoding (short strings), then the headers table.
+        start = 2 + 1 + len(fixed['content_type']) + 1 + len(fixed['content_encoding'])
+        if encoded[start : start + 4] != b'\x00\x00\x00\x00':
+            raise RuntimeError('unexpected AMQP property layout')
+        self._before = encoded[:start]
+        self._after_head, self._after_tail = encoded[start + 4 :].split(b'\x24' + placeholder.encode())
+        self._fixed_items = amqp_dumps('F', [fixed_headers])[4:]
+
+    def encode(self, headers: dict[str, Any], task_id: str) -> bytes:
+        items = [self._fixed_items]
+        for key in VARYING_HEADERS:
+            value = headers[key].encode()
+            items.append(pack('>B', len(key)) + key.encode() + b'S' + pack('>I', len(value)) + value)
+        table = b''.join(items)
+        correlation = task_id.encode()
+        return b''.join(
+            (
+                self._before,
+                pack('>I', len(table)),
+                table,
+                self._after_head,
+                pack('>B', len(correlation)),
+                correlation,
+                self._after_tail,
+            )
+        )
+
+
+class _PreparedMessage(amqp.Message):
+    """A message whose properties are already encoded."""
+
+    def __init__(self, body: bytes, encoded_properties: bytes) -> None:
+        super().__init__(body)
+        self._encoded_properties = encoded_properties
+
+    def _serialize_properties(self) -> bytes:
+        return self._encoded_properties
+
+
+def _repr(value: Any) -> str:
+    """`argsrepr`/`kwargsrepr` for logs and Flower, cut like Celery's own."""
+    text = repr(value)
+    return text if len(text) <= REPR_MAX else text[: REPR_MAX - 3] + '...'
+
+
+def publish_each(app: Celery, calls: Sequence[tuple[str, list[Any], dict[str, Any], dict[str, Any]]]) -> None:
+    """Send (name, args, kwargs, options) calls, each with its own options (task_id, queue, ...), over one
+    producer; on RabbitMQ the publisher confirms are awaited once for the whole batch, not once per message.
+
+    Used by beat, whose due slots are of different tasks with ids of their own. On a broker failure nothing
+    is known to be sent: the caller sends the batch again later (with the same task ids).
+    """
+    if not calls:
+        return
+    transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
+    try:
+        with app.connection_for_write(transport_options=transport_options) as connection:
+            producer = connection.Producer()
+            confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
+            with producer.batch(max_size=CONFIRM_WINDOW):
+                for name, args, kwargs, options in calls:
+                    app.send_task(name, args=args, kwargs=kwargs, producer=producer, retry=False, **options)
+            if confirms is not None:
+                confirms.wait_for(len(calls))
+    except (OperationalError, ConnectionError, TimeoutError, MessageNacked) as error:
+        raise BrokerUnavailable(
+            f'The broker did not confirm {len(calls)} scheduled calls: {type(error).__name__}. They will be sent again.'
+        ) from error
+
+
+class _Confirms:
+    """RabbitMQ publisher confirms counted for a whole batch: the broker acks delivery tags 1, 2, … in order."""
+
+    def __init__(self, connection: Any, channel: Any) -> None:
+        self._connection = connection
+        self._confirmed = 0
+        self._early: set[int] = set()
+        self._nacked = False
+        channel.confirm_select()
+        channel.events['basic_ack'].add(self._on_ack)
+        channel.events['basic_nack'].add(self._on_nack)
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._confirmed = max(self._confirmed, delivery_tag)
+        else:
+            self._early.add(delivery_tag)
+        while self._confirmed + 1 in self._early:
+            self._confirmed += 1
+            self._early.discard(self._confirmed)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._nacked = True
+
+    def wait_for(self, delivery_tag: int) -> None:
+        deadline = time.monotonic() + CONFIRM_TIMEOUT
+        while self._confirmed < delivery_tag:
+            if self._nacked:
+                raise MessageNacked('the broker refused a message')
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f'no publisher confirm within {CONFIRM_TIMEOUT} s')
+            self._connection.drain_events(timeout=remaining)
+        if self._nacked:
+            raise MessageNacked('the broker refused a message')

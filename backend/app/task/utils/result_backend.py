@@ -1,25 +1,40 @@
 """Celery result backend storing results in PostgreSQL with one prepared statement per call.
 
-Selected by dotted path in `celery.py`; `AsyncResult`, `.get()`, groups, revoke
-and Flower use it like any Celery backend. Only Celery's storage hooks are
-implemented; everything else is inherited.
+Selected by dotted path in `celery.py`; `AsyncResult`, `.get()`, groups, chords,
+`get_many`/native joins, revoke and Flower use it like any Celery backend.
+Chords count their finished header tasks in `task_chord` with one atomic
+increment, so the body is sent exactly once even when header tasks finish at
+the same moment on different workers.
 """
 
+import logging
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
 from celery import states
 from celery.backends.base import BaseBackend
-from celery.result import GroupResult, result_from_tuple
+from celery.canvas import maybe_signature
+from celery.exceptions import ChordError
+from celery.result import GroupResult, allow_join_result, result_from_tuple
 
+from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
 from backend.app.task.utils.pg_connection import ThreadConnection
+from backend.app.task.utils.result_batch import ResultBatch
+from backend.core.conf import get_settings
+
+logger = logging.getLogger(__name__)
 
 
 class PostgresBackend(BaseBackend):
+    supports_native_join = True
+
     def __init__(self, app: Any, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._connection = ThreadConnection()
+        self.result_batch = ResultBatch(get_settings().TASK_RESULT_BATCH, self._store_rows)
 
     def exception_safe_to_retry(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.OperationalError)
@@ -30,31 +45,45 @@ class PostgresBackend(BaseBackend):
     def _store_result(
         self, task_id: str, result: Any, state: str, traceback: str | None = None, request: Any = None, **kwargs: Any
     ) -> Any:
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
-        crud_result.store_result(
-            self._connection.get(),
-            {
-                'task_id': task_id,
-                'status': state,
-                'started': state == states.STARTED,
-                'ready': state in states.READY_STATES,
-                'result': self.encode(meta['result']),
-                'traceback': traceback,
-                'children': self.encode(meta['children']) if meta['children'] else None,
-                'name': meta.get('name'),
-                'args': self._encode_optional(meta.get('args')),
-                'kwargs': self._encode_optional(meta.get('kwargs')),
-                'worker': meta.get('worker'),
-                'retries': meta.get('retries'),
-                'queue': meta.get('queue'),
-            },
-        )
+        row = self.result_row(task_id, result, state, traceback, request)
+        # A chord header's result must be committed before the chord counter sees it.
+        if state == states.SUCCESS and not getattr(request, 'chord', None) and self.result_batch.add(row):
+            return result
+        crud_result.store_result(self._connection.get(), row)
         return result
+
+    def _store_rows(self, rows: list[dict[str, Any]]) -> None:
+        self._ensure_retryable(lambda: crud_result.store_results(self._connection.get(), rows))
+
+    def result_row(self, task_id: str, result: Any, state: str, traceback: str | None, request: Any) -> dict[str, Any]:
+        """The `store_result` query's parameters for one (already encoded) task state."""
+        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        time_start = getattr(request, TIME_START, None)
+        ready = state in states.READY_STATES
+        return {
+            'task_id': task_id,
+            'status': state,
+            'started': state == states.STARTED,
+            'ready': ready,
+            'result': self.encode(meta['result']),
+            'traceback': traceback,
+            'children': self.encode(meta['children']) if meta['children'] else None,
+            'name': meta.get('name'),
+            'args': self._encode_optional(meta.get('args')),
+            'kwargs': self._encode_optional(meta.get('kwargs')),
+            'worker': meta.get('worker'),
+            'retries': meta.get('retries'),
+            'queue': meta.get('queue'),
+            'runtime': time.monotonic() - time_start if ready and time_start is not None else None,
+        }
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
         row = crud_result.get_result(self._connection.get(), task_id)
         if row is None:
             return {'status': states.PENDING, 'result': None}
+        return self._meta_from_row(task_id, row)
+
+    def _meta_from_row(self, task_id: str, row: dict[str, Any]) -> dict[str, Any]:
         meta = {
             'task_id': task_id,
             'status': row['status'],
@@ -70,6 +99,50 @@ class PostgresBackend(BaseBackend):
             'queue': row['queue'],
         }
         return self.meta_from_decoded(meta)
+
+    def get_many(
+        self,
+        task_ids: Iterable[str],
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+        max_iterations: int | None = None,
+        READY_STATES: frozenset[str] = states.READY_STATES,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield (id, meta) as tasks become ready, polling all pending ids with one query per interval."""
+        interval = 0.5 if interval is None else interval
+        pending = set(task_ids)
+        for task_id in list(pending):
+            cached = self._cache.get(task_id)
+            if cached is not None and cached['status'] in READY_STATES:
+                pending.discard(task_id)
+                yield task_id, cached
+        deadline = None if timeout is None else time.monotonic() + timeout
+        iterations = 0
+        while pending:
+            rows = self._ensure_retryable(lambda: crud_result.get_results(self._connection.get(), list(pending)))
+            for row in rows:
+                if row['status'] not in READY_STATES:
+                    continue
+                meta = self._meta_from_row(row['task_id'], row)
+                self._cache[row['task_id']] = meta
+                pending.discard(row['task_id'])
+                if on_message is not None:
+                    on_message(meta)
+                yield row['task_id'], meta
+            if not pending:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f'Operation timed out ({timeout})')
+            if on_interval:
+                on_interval()
+            iterations += 1
+            if max_iterations and iterations >= max_iterations:
+                return
+            nap = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+            time.sleep(nap)
 
     def _forget(self, task_id: str) -> None:
         crud_result.forget_result(self._connection.get(), task_id)
@@ -87,8 +160,58 @@ class PostgresBackend(BaseBackend):
     def _delete_group(self, group_id: str) -> None:
         crud_result.delete_group(self._connection.get(), group_id)
 
+    # Chords -------------------------------------------------------------------------------------
+
+    def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
+        """Save the header group and open its counter before any header message is sent."""
+        header_result = self.app.GroupResult(*header_result_args)
+        header_result.save(backend=self)
+        crud_result.start_chord(self._connection.get(), header_result.id)
+
+    def set_chord_size(self, group_id: str, chord_size: int) -> None:
+        crud_result.set_chord_size(self._connection.get(), group_id, chord_size)
+
+    def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
+        """Count one finished header task; whoever brings the count to the size sends the body."""
+        group_id = getattr(request, 'group', None)
+        if not group_id or not getattr(request, 'chord', None):
+            return
+        # Not retried: an increment whose reply was lost may have counted already.
+        counted = crud_result.count_chord_part(self._connection.get(), group_id)
+        if counted is None:
+            logger.warning('chord %s: a header task finished after the chord was completed or expired', group_id)
+            return
+        done, size = counted
+        if size is not None and done == size:
+            self._send_chord_body(group_id, maybe_signature(request.chord, app=self.app))
+
+    def _send_chord_body(self, group_id: str, body: Any) -> None:
+        try:
+            header = GroupResult.restore(group_id, backend=self)
+            if header is None:
+                raise ChordError(f'GroupResult {group_id} no longer exists')
+            try:
+                with allow_join_result():
+                    values = header.join_native(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
+            except Exception as exc:
+                culprit = next(header._failed_join_report(), None)
+                reason = f'Dependency {culprit.id} raised {exc!r}' if culprit is not None else repr(exc)
+                raise ChordError(reason) from exc
+            try:
+                body.delay(values)
+            except Exception as exc:
+                raise ChordError(f'Callback error: {exc!r}') from exc
+        except ChordError as error:
+            logger.error('chord %s failed: %s', group_id, error)
+            self.chord_error_from_stack(body, error)
+        finally:
+            crud_result.delete_group(self._connection.get(), group_id)
+            crud_result.delete_chord(self._connection.get(), group_id)
+
+    # Expiry -------------------------------------------------------------------------------------
+
     def cleanup(self) -> None:
-        """Called by the periodic `celery.backend_cleanup` task: drop expired results."""
+        """Called by the periodic `celery.backend_cleanup` task: drop expired results, groups and chords."""
         if self.expires:
             crud_result.purge_expired_results(self._connection.get(), int(self.expires))
 

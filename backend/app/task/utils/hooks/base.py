@@ -5,10 +5,19 @@ others in reverse, so a hook wraps the ones after it. A hook that raises is
 logged and skipped: observability must never change a task's outcome.
 """
 
+import time
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
 from celery import Task
+
+from backend.app.task.constants import TIME_START
+
+
+def run_time(task: Task) -> float | None:
+    """Seconds since the running task's body started (None when it never started)."""
+    started = getattr(task.request, TIME_START, None)
+    return None if started is None else time.monotonic() - started
 
 
 class TaskHook:

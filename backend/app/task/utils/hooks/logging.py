@@ -2,13 +2,12 @@
 
 import inspect
 import logging
-import time
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
 from celery import Task
 
-from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.hooks.base import TaskHook, run_time
 from backend.app.task.utils.redact import redact_call
 
 logger = logging.getLogger('fba.task')
@@ -23,7 +22,6 @@ def _param_names(task: Task) -> list[str]:
 
 class LoggingHook(TaskHook):
     def on_start(self, task: Task, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
-        task.request.fba_started_at = time.monotonic()
         shown_args, shown_kwargs = redact_call(_param_names(task), args, kwargs)
         logger.info(
             'event=task.started task=%s id=%s args=%s kwargs=%s',
@@ -35,7 +33,7 @@ class LoggingHook(TaskHook):
         )
 
     def on_success(self, task: Task, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
-        runtime = time.monotonic() - getattr(task.request, 'fba_started_at', time.monotonic())
+        runtime = run_time(task) or 0.0
         logger.info(
             'event=task.succeeded task=%s id=%s runtime=%.4fs',
             task.name,

@@ -1,0 +1,212 @@
+"""Schedules: create, edit (optimistically, on `version`), enable, run now, list, preview.
+
+Every write validates the spec and computes next_run_at (UTC) in the schedule's
+zone, so beat only has to read due rows. Functions never commit: the caller owns
+the transaction. Task names and sending come from `utils.dispatch` (the app is looked up
+when first needed, never imported here).
+"""
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.app.task.crud.crud_schedule import schedule_dao
+from backend.app.task.errors import InvalidSchedule, ScheduleConflict, ScheduleNotFound
+from backend.app.task.model.schedule import TaskSchedule, TaskScheduleRun
+from backend.app.task.schema.schedule import (
+    CreateScheduleParam,
+    GetScheduleDetail,
+    GetScheduleRunDetail,
+    PatchScheduleParam,
+    PreviewScheduleParam,
+    UpdateScheduleParam,
+)
+from backend.app.task.utils.dispatch import default_app, publish
+from backend.app.task.utils.schedule_plan import Timing, send_options, slot_task_id
+from backend.core.conf import get_settings
+
+SPEC_COLUMNS = {'interval': ('interval_every', 'interval_period'), 'crontab': ('crontab',), 'clocked': ('clocked_at',)}
+
+
+async def _get_or_raise(db: AsyncSession, pk: int, *, for_update: bool = False) -> TaskSchedule:
+    row = await schedule_dao.get(db, pk, for_update=for_update)
+    if row is None:
+        raise ScheduleNotFound(f'No schedule has id {pk}.')
+    return row
+
+
+def _check_version(row: TaskSchedule, version: int) -> None:
+    if row.version != version:
+        raise ScheduleConflict(
+            f'Schedule {row.id} is at version {row.version}, not {version}: it changed since you read it; '
+            'reload it and try again.'
+        )
+
+
+def _with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill in the app's time zone and the interval period, as stored."""
+    spec = dict(values)
+    if 'timezone' in spec or 'kind' in spec:
+        spec['timezone'] = spec.get('timezone') or get_settings().TIMEZONE
+    if spec.get('kind') == 'interval':
+        spec['interval_period'] = spec.get('interval_period') or 'seconds'
+    return spec
+
+
+def _timing(values: Mapping[str, Any]) -> Timing:
+    timing = Timing.of(_with_defaults(values))
+    timing.validate()
+    return timing
+
+
+def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
+    """Write `values` to `row`, check them, bump the version and plan the next run from now."""
+    task = values.get('task', row.task)
+    if task not in default_app().tasks:  # Celery's built-ins (celery.backend_cleanup) count too
+        raise InvalidSchedule(f'No task named {task!r} is registered; `fba task list` shows the names.')
+    stored = {key: value for key, value in vars(row).items() if not key.startswith('_')}
+    timing = _timing({**stored, **values})
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.timezone, row.interval_period = timing.timezone, timing.interval_period
+    for kind, columns in SPEC_COLUMNS.items():  # a kind's spec goes when the kind changes
+        if kind != timing.kind:
+            for column in columns:
+                setattr(row, column, None)
+    row.version = (row.version or 0) + 1
+    row.planned_version = row.version
+    row.next_run_at = timing.first_run(datetime.now(UTC), row.total_run_count or 0) if row.enabled else None
+
+
+async def create(*, db: AsyncSession, obj: CreateScheduleParam) -> GetScheduleDetail:
+    row = TaskSchedule(source='api', total_run_count=0)
+    _apply(row, obj.model_dump())
+    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+
+
+async def get(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
+    return GetScheduleDetail.model_validate(await _get_or_raise(db, pk))
+
+
+async def get_list(
+    *, db: AsyncSession, enabled: bool | None = None, task: str | None = None, limit: int, offset: int
+) -> tuple[list[GetScheduleDetail], int]:
+    rows, total = await schedule_dao.get_list(db, enabled=enabled, task=task, limit=limit, offset=offset)
+    return [GetScheduleDetail.model_validate(row) for row in rows], total
+
+
+async def update(*, db: AsyncSession, pk: int, obj: UpdateScheduleParam) -> GetScheduleDetail:
+    """Replace every field (PUT); the run history and count stay."""
+    row = await _get_or_raise(db, pk, for_update=True)
+    _check_version(row, obj.version)
+    _apply(row, obj.model_dump(exclude={'version'}))
+    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+
+
+async def patch(*, db: AsyncSession, pk: int, obj: PatchScheduleParam) -> GetScheduleDetail:
+    """Replace only the fields given."""
+    row = await _get_or_raise(db, pk, for_update=True)
+    _check_version(row, obj.version)
+    _apply(row, obj.model_dump(exclude={'version'}, exclude_unset=True))
+    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+
+
+async def enable(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
+    """Enable; the next run is planned from now, so missed slots do not fire."""
+    row = await _get_or_raise(db, pk, for_update=True)
+    _apply(row, {'enabled': True})
+    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+
+
+async def disable(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
+    row = await _get_or_raise(db, pk, for_update=True)
+    _apply(row, {'enabled': False})
+    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+
+
+async def delete(*, db: AsyncSession, pk: int) -> None:
+    await schedule_dao.delete(db, await _get_or_raise(db, pk))
+
+
+async def run_now(*, db: AsyncSession, pk: int) -> GetScheduleRunDetail:
+    """Send the schedule's task once, now, and record the run; the schedule's plan is unchanged."""
+    row = await _get_or_raise(db, pk)
+    now = datetime.now(UTC)
+    task_id = slot_task_id(row.id, now)
+    run = await schedule_dao.add_run(
+        db, TaskScheduleRun(schedule_id=row.id, scheduled_for=now, trigger='manual', task_id=task_id)
+    )
+    # Publishing blocks on the broker's confirm: keep it off the API's event loop.
+    await asyncio.to_thread(
+        publish, default_app(), row.task, row.args, row.kwargs, task_id=task_id, **send_options(row)
+    )
+    run.dispatched_at = datetime.now(UTC)
+    await db.flush()
+    return GetScheduleRunDetail.model_validate(run)
+
+
+async def get_runs(*, db: AsyncSession, pk: int, limit: int, offset: int) -> tuple[list[GetScheduleRunDetail], int]:
+    await _get_or_raise(db, pk)
+    runs, total = await schedule_dao.get_runs(db, pk, limit=limit, offset=offset)
+    return [GetScheduleRunDetail.model_validate(run) for run in runs], total
+
+
+def preview(*, obj: PreviewScheduleParam) -> list[datetime]:
+    """The next `count` fire times of a spec (UTC), without saving anything."""
+    timing = _timing(obj.model_dump(exclude={'count', 'after'}))
+    if obj.after is not None and obj.after.tzinfo is None:
+        raise InvalidSchedule('after needs a UTC offset, e.g. 2030-01-31T09:00:00+01:00.')
+    times: list[datetime] = []
+    slot = timing.first_run(obj.after or datetime.now(UTC))
+    while slot is not None and len(times) < obj.count:
+        times.append(slot)
+        slot = timing.bounded(timing.slot_after(slot), len(times))
+    return times
+
+
+async def sync_code_schedules(*, db: AsyncSession, entries: Mapping[str, Mapping[str, Any]]) -> None:
+    """Upsert the schedules defined in code (source `code`) and disable code ones no longer there.
+
+    A row is rewritten only when its definition changed, so a beat restart never moves a plan.
+    """
+    await schedule_dao.lock_code_sync(db)
+    for name, entry in entries.items():
+        values = _with_defaults(code_entry_to_param(name, entry).model_dump())
+        row = await schedule_dao.get_by_name(db, name)
+        if row is None:
+            row = TaskSchedule(source='code', total_run_count=0)
+        elif row.source != 'code':
+            raise ScheduleConflict(f'Code schedule {name!r} clashes with a schedule of that name created by the API.')
+        elif all(getattr(row, key) == value for key, value in values.items()):
+            continue
+        _apply(row, values)
+        await schedule_dao.save(db, row)
+    for row in await schedule_dao.get_code_defined(db):
+        if row.name not in entries and row.enabled:
+            _apply(row, {'enabled': False})
+            await schedule_dao.save(db, row)
+
+
+def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateScheduleParam:
+    """Read one entry in Celery's `beat_schedule` shape: `schedule` is seconds, a timedelta,
+    a crontab string or an aware datetime; `options` may hold queue, routing_key, priority, expires."""
+    fields = {key: value for key, value in entry.items() if key not in ('schedule', 'options')}
+    options = dict(entry.get('options') or {})
+    if 'expires' in options:
+        options['expire_seconds'] = int(options.pop('expires'))
+    schedule = entry.get('schedule')
+    if isinstance(schedule, timedelta):
+        schedule = schedule.total_seconds()
+    if isinstance(schedule, str):
+        spec: dict[str, Any] = {'kind': 'crontab', 'crontab': schedule}
+    elif isinstance(schedule, datetime):
+        spec = {'kind': 'clocked', 'clocked_at': schedule}
+    elif isinstance(schedule, int | float) and float(schedule).is_integer():
+        spec = {'kind': 'interval', 'interval_every': int(schedule), 'interval_period': 'seconds'}
+    else:
+        raise InvalidSchedule(f'Code schedule {name!r}: schedule must be whole seconds, a crontab or a datetime.')
+    fields['args'] = list(fields.get('args') or [])
+    return CreateScheduleParam(name=name, **spec, **options, **fields)

@@ -1,0 +1,39 @@
+"""Puts every task that failed for good into the dead-letter store, saying how it got there."""
+
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from billiard.exceptions import TimeLimitExceeded
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from backend.app.task.utils import dead_letters
+from backend.app.task.utils.hooks.base import TaskHook
+
+
+def failure_reason(task: Task, exc: BaseException) -> str:
+    """`time_limit`, `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
+    if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
+        return 'time_limit'
+    policy = getattr(task, 'policy', None)
+    return 'retries_exhausted' if policy is not None and policy.retries(exc) else 'non_retryable'
+
+
+class DeadLetterHook(TaskHook):
+    def on_failure(
+        self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
+        # On a hard time limit this runs in the worker's parent process, where `task.request` is empty.
+        request = task.request
+        dead_letters.record(
+            reason=failure_reason(task, exc),
+            task_id=task_id,
+            task_name=task.name,
+            args=list(args or ()),
+            kwargs=kwargs,
+            queue=(request.delivery_info or {}).get('routing_key'),
+            exc=exc,
+            traceback=getattr(einfo, 'traceback', None),
+            retries=request.retries or 0,
+            worker=request.hostname,
+        )

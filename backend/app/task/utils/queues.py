@@ -1,0 +1,64 @@
+"""Queues, routes and priorities from the settings, the same on RabbitMQ and Redis.
+
+A task picks its queue with `@task(..., queue='critical')` or through the
+`TASK_ROUTES` table; everything else goes to `default`. Queues are durable and
+messages persistent, so a broker restart keeps them.
+
+Priority is 0-9 and higher runs first on both brokers. RabbitMQ does this
+itself (`x-max-priority`); Redis keeps one list per priority step and reads
+them lowest number first, so `invert_priority_for_redis` turns the number
+around when a message is published. The caller's number travels in the
+`fba_priority` header so a retry keeps it instead of turning it around twice.
+"""
+
+from typing import Any
+
+from kombu import Exchange, Queue
+
+from backend.core.conf import Settings
+
+MAX_PRIORITY = 9
+PRIORITY_HEADER = 'fba_priority'
+
+
+def task_queues(settings: Settings) -> list[Queue]:
+    queues = []
+    for spec in settings.TASK_QUEUES:
+        arguments = {'x-max-priority': spec.max_priority} if spec.max_priority else None
+        queues.append(
+            Queue(
+                spec.name,
+                Exchange(spec.name, type='direct', durable=True, delivery_mode='persistent'),
+                routing_key=spec.routing_key or spec.name,
+                durable=True,
+                queue_arguments=arguments,
+            )
+        )
+    return queues
+
+
+def queue_config(settings: Settings) -> dict[str, Any]:
+    return {
+        'task_queues': task_queues(settings),
+        'task_routes': dict(settings.TASK_ROUTES),
+        'task_default_queue': 'default',
+        'task_default_delivery_mode': 'persistent',
+        # Queues created on demand (a worker's -Q, a task's queue=) get priorities too.
+        'task_create_missing_queues': True,
+        'task_queue_max_priority': MAX_PRIORITY,
+        'task_default_priority': 0,
+        'task_inherit_parent_priority': True,
+    }
+
+
+def redis_priority_options() -> dict[str, Any]:
+    return {'priority_steps': list(range(MAX_PRIORITY + 1)), 'sep': ':', 'queue_order_strategy': 'priority'}
+
+
+def invert_priority_for_redis(headers: dict[str, Any], properties: dict[str, Any], **_: Any) -> None:
+    """`before_task_publish` receiver on Redis: 9 (most urgent) is stored as 0, which Redis reads first."""
+    wanted = headers.get(PRIORITY_HEADER)
+    if wanted is None:
+        wanted = min(max(int(properties.get('priority') or 0), 0), MAX_PRIORITY)
+        headers[PRIORITY_HEADER] = wanted
+    properties['priority'] = MAX_PRIORITY - int(wanted)

@@ -1,0 +1,192 @@
+"""Commit several task results in one transaction, and acknowledge their messages only after the commit.
+
+With `TASK_RESULT_BATCH` > 1 a solo-pool worker (tasks run on the consumer's
+own thread) keeps successful results in memory until `size` of them are
+waiting (committed on the event loop's next turn) or `MAX_DELAY` seconds have
+passed, then writes them with one round trip and one commit. A task's message
+is acknowledged only after its result is committed (`BatchedRequest`), so a
+crash before the commit redelivers the task instead of losing its result; if
+the commit fails for good the messages go back to the queue. A warm shutdown
+with results still waiting also leaves their messages to be delivered again
+(the tasks run twice, as any acks_late task may). Other pools (prefork
+children, threads) store each result at once.
+"""
+
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from celery.concurrency import get_implementation
+from celery.concurrency.solo import TaskPool as SoloPool
+from celery.signals import worker_init
+from celery.worker.request import Request
+from kombu.asynchronous import get_event_loop
+
+logger = logging.getLogger(__name__)
+
+#: Longest a finished task waits for its batch to fill before the batch is committed anyway.
+MAX_DELAY = 0.01
+
+
+class ResultBatch:
+    """The results waiting for one commit and the requests whose acknowledgement waits for it."""
+
+    def __init__(self, size: int, commit: Callable[[list[dict[str, Any]]], None]) -> None:
+        self.size = size
+        self._commit = commit
+        self._rows: list[dict[str, Any]] = []
+        self._held: dict[str, list[Request]] = {}
+        self._owner: int | None = None
+
+    def enable(self) -> None:
+        """Batch on this thread: the consumer thread of a solo-pool worker, where its tasks also run."""
+        self._owner = threading.get_ident()
+        os.register_at_fork(after_in_child=self._disown)
+
+    def _disown(self) -> None:
+        self._owner = None
+
+    @property
+    def active(self) -> bool:
+        return self.size > 1 and self._owner == threading.get_ident()
+
+    def add(self, row: dict[str, Any]) -> bool:
+        """Keep `row` for the next commit; False when batching is off here and the caller must store it now."""
+        hub = get_event_loop() if self.active else None
+        if hub is None:
+            return False
+        if not self._rows:
+            hub.call_later(MAX_DELAY, self.flush)
+        self._rows.append(row)
+        self._held.setdefault(row['task_id'], [])
+        if len(self._rows) >= self.size:
+            # Not now: this task's acknowledgement is still to come and must wait for (or fail with) the commit.
+            hub.call_soon(self.flush)
+        return True
+
+    def hold_ack(self, request: Request) -> bool:
+        """Delay `request`'s acknowledgement until its result is committed; False if nothing is pending for it."""
+        held = self._held.get(request.id)
+        if held is None:
+            return False
+        held.append(request)
+        return True
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        rows, held = self._rows, self._held
+        self._rows, self._held = [], {}
+        try:
+            self._commit(rows)
+        except Exception:
+            logger.exception('could not store %d task results; their messages go back to the queue', len(rows))
+            for requests in held.values():
+                for request in requests:
+                    _reject_now(request, requeue=True)
+                    _ACKS.finished(request)
+            return
+        _ACKS.acknowledge([request for requests in held.values() for request in requests])
+
+
+class AckTracker:
+    """Acknowledge a committed batch with one `multiple` ack where that is provably safe.
+
+    A RabbitMQ ack with `multiple` covers every unacknowledged delivery tag up to
+    it on the channel, so it is sent only up to the highest tag below which every
+    tag is known to be finished: acknowledged or rejected by one of our requests
+    (always synchronously, so no single ack frame can follow a `multiple` one that
+    covers it), or in this batch. Anything else (Redis tags, a gap such as a
+    message held for its ETA) is acknowledged one by one.
+    """
+
+    def __init__(self) -> None:
+        self._floor: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._finished: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+
+    def finished(self, request: Request) -> None:
+        """A request was acknowledged or rejected on its own."""
+        channel, tag = request.message.channel, request.message.delivery_tag
+        if isinstance(tag, int) and channel is not None:
+            self._finished.setdefault(channel, set()).add(tag)
+
+    def acknowledge(self, requests: list[Request]) -> None:
+        by_channel: dict[Any, list[Request]] = {}
+        for request in requests:
+            by_channel.setdefault(request.message.channel, []).append(request)
+        for channel, group in by_channel.items():
+            self._acknowledge_on(channel, group)
+
+    def _acknowledge_on(self, channel: Any, requests: list[Request]) -> None:
+        tags = {request.message.delivery_tag: request for request in requests}
+        if channel is None or not all(isinstance(tag, int) for tag in tags):
+            for request in requests:
+                _ack_now(request)
+            return
+        finished = self._finished.setdefault(channel, set())
+        finished.update(tags)
+        floor = self._floor.get(channel, 0)
+        while floor + 1 in finished:
+            floor += 1
+            finished.discard(floor)
+        self._floor[channel] = floor
+        covered = [tag for tag in tags if tag <= floor]
+        if covered:
+            _ack_now(tags[max(covered)], multiple=True)
+            for tag in covered:
+                tags[tag].acknowledged = True
+        for tag, request in tags.items():
+            if tag > floor:
+                _ack_now(request)
+
+
+def _ack_now(request: Request, multiple: bool = False) -> None:
+    request.message.ack_log_error(logger, request.connection_errors, multiple=multiple)
+    request.acknowledged = True
+
+
+def _reject_now(request: Request, requeue: bool) -> None:
+    request.message.reject_log_error(logger, request.connection_errors, requeue=requeue)
+    request.acknowledged = True
+    request.send_event('task-rejected', requeue=requeue)
+
+
+_ACKS = AckTracker()
+
+
+class BatchedRequest(Request):
+    """A worker request whose acknowledgement waits for its batched result to be committed.
+
+    Where batching is active its acks and rejects are written at once (not via
+    the event loop's unordered ready set), so `AckTracker` knows their order.
+    """
+
+    def acknowledge(self) -> None:
+        if self.acknowledged:
+            return
+        batch = getattr(self.task.backend, 'result_batch', None)
+        if batch is None or not batch.active:
+            super().acknowledge()
+        elif not batch.hold_ack(self):
+            _ack_now(self)
+            _ACKS.finished(self)
+
+    def reject(self, requeue: bool = False) -> None:
+        if self.acknowledged:
+            return
+        batch = getattr(self.task.backend, 'result_batch', None)
+        if batch is None or not batch.active:
+            super().reject(requeue=requeue)
+        else:
+            _reject_now(self, requeue)
+            _ACKS.finished(self)
+
+
+@worker_init.connect(weak=False, dispatch_uid='fba.result_batch.enable')
+def _enable_in_solo_worker(sender: Any, **kwargs: Any) -> None:
+    batch = getattr(sender.app.backend, 'result_batch', None)
+    if batch is not None and get_implementation(sender.pool_cls) is SoloPool:
+        batch.enable()

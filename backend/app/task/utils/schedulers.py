@@ -1,0 +1,250 @@
+"""`DatabaseScheduler`: Celery beat reading due schedules from PostgreSQL, O(due) per tick.
+
+Each tick claims due rows in one transaction (FOR UPDATE SKIP LOCKED, a unique
+run row per slot, next_run_at advanced), commits, then publishes every claimed
+slot with a task id derived from (schedule, slot). Several beats can run at once:
+a row is claimed by one of them and a slot is recorded once. Between ticks beat
+sleeps until the earliest next_run_at, or until the schedule trigger's NOTIFY
+wakes it; a slow safety poll re-plans rows edited behind its back (their version
+moved), re-sends slots whose beat died between commit and publish, and deletes
+old sent runs.
+"""
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from celery.beat import Scheduler
+
+from backend.app.task.crud import crud_schedule
+from backend.app.task.errors import BrokerUnavailable, InvalidSchedule, TaskError
+from backend.app.task.utils.dispatch import publish_each
+from backend.app.task.utils.schedule_plan import Timing, plan_claim, send_options, slot_task_id
+from backend.core.conf import get_settings
+
+logger = logging.getLogger(__name__)
+CHANNEL = 'fba_task_schedule_v1'
+
+
+class Listener:
+    """LISTEN on its own autocommit connection; reconnects after any connection error."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn: psycopg.Connection | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` s; True when woken by a change (or reconnected, so changes may be missed)."""
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(self.dsn, autocommit=True)
+                self.conn.execute(f'LISTEN {CHANNEL}')
+                logger.info('beat: listening on %s', CHANNEL, extra={'action': 'beat.listen'})
+                return True
+            woken = any(True for _ in self.conn.notifies(timeout=timeout, stop_after=1))
+            if woken:
+                for _ in self.conn.notifies(timeout=0):  # drain the rest of the burst
+                    pass
+            else:
+                self.conn.execute('SELECT 1')
+            return woken
+        except psycopg.OperationalError as error:
+            logger.warning('beat: listen connection lost (%s); reconnecting', error, extra={'action': 'beat.listen'})
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return True
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+
+class DatabaseScheduler(Scheduler):
+    """Celery's Scheduler API over the task_schedule table; no heap, no schedules kept in memory."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.settings = get_settings()
+        self._conn: psycopg.Connection | None = None
+        self._listener = Listener(self.settings.database_dsn)
+        self._moved = True
+        self._next_poll = 0.0
+        super().__init__(*args, **kwargs)
+
+    def setup_schedule(self) -> None:
+        """Upsert the schedules of `tasks/beat.py` (source `code`) before the first tick."""
+        try:
+            asyncio.run(_sync_code_schedules())
+        except TaskError as error:  # a bad schedule in code stops beat with one sentence
+            raise SystemExit(f'Code schedules of backend/app/task/tasks/beat.py: {error.message}') from None
+
+    @property
+    def schedule(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def info(self) -> str:
+        return f'    . database -> {self.settings.DATABASE_NAME} (LISTEN {CHANNEL})'
+
+    def should_sync(self) -> bool:
+        return False
+
+    def sync(self) -> None:
+        """Nothing to save: every claim is committed before its tasks are sent."""
+
+    def close(self) -> None:
+        self._listener.close()
+        self._close_connection()
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """Send what is due, then wait for the next due time or a change; returns 0 (the wait is done here)."""
+        started = time.monotonic()
+        wait = self.max_interval
+        try:
+            conn = self._connection()
+            polling = started >= self._next_poll
+            if self._moved or polling:
+                self._replan(conn)
+            sent = self._dispatch_due(conn)
+            if polling:
+                self._redispatch(conn)
+                with conn.transaction():
+                    crud_schedule.purge_schedule_runs(
+                        conn, self.settings.TASK_BEAT_RUN_RETENTION_DAYS, self.settings.TASK_BEAT_BATCH_SIZE
+                    )
+                self._next_poll = started + self.settings.TASK_BEAT_POLL_SECONDS
+            wait = self._seconds_to_sleep(conn, sent)
+        except psycopg.OperationalError as error:
+            logger.error('beat: database error (%s); retrying', error, extra={'action': 'beat.database'})
+            self._close_connection()
+            wait = min(wait, 1.0)
+        self._moved = self._listener.wait(wait)
+        return 0.0
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.database_dsn, prepare_threshold=0)
+        return self._conn
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def _dispatch_due(self, conn: psycopg.Connection) -> int:
+        """Claim and send due rows batch by batch until none is left; returns how many slots were sent."""
+        batch, sent = self.settings.TASK_BEAT_BATCH_SIZE, 0
+        while True:
+            with conn.transaction():
+                crud_schedule.mark_beat_transaction(conn)
+                rows = crud_schedule.claim_due_schedules(conn, batch)
+                if not rows:
+                    return sent
+                runs = self._claim(conn, rows)
+            by_id = {row['id']: row for row in rows}
+            sent += self._publish(conn, [(run['id'], by_id[run['schedule_id']], run['task_id']) for run in runs])
+            if len(rows) < batch:
+                return sent
+
+    def _claim(self, conn: psycopg.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids, nexts, counts, enabled = [], [], [], []
+        slot_ids, slot_times, task_ids = [], [], []
+        for row in rows:
+            try:
+                claim = plan_claim(
+                    Timing.of(row),
+                    row['next_run_at'],
+                    row['db_now'],
+                    row['total_run_count'],
+                    self.settings.TASK_BEAT_CATCH_UP_LIMIT,
+                )
+            except InvalidSchedule as error:
+                logger.error('beat: schedule %s cannot run: %s', row['name'], error, extra={'action': 'beat.invalid'})
+                claim = None
+            ids.append(row['id'])
+            nexts.append(claim.next_run_at if claim else None)
+            counts.append(len(claim.slots) if claim else 0)
+            enabled.append(claim.enabled if claim else row['enabled'])
+            for slot in claim.slots if claim else []:
+                slot_ids.append(row['id'])
+                slot_times.append(slot)
+                task_ids.append(slot_task_id(row['id'], slot))
+        runs = crud_schedule.insert_schedule_runs(conn, slot_ids, slot_times, task_ids)
+        crud_schedule.advance_schedules(conn, ids, nexts, counts, enabled)
+        return runs
+
+    def _publish(self, conn: psycopg.Connection, items: list[tuple[int, dict[str, Any], str]]) -> int:
+        """Send claimed slots (run id, schedule row, task id) in one batch; unsent ones are resent by the poll."""
+        calls = [
+            (row['task'], row['args'], row['kwargs'], {'task_id': task_id, **send_options(row)})
+            for _, row, task_id in items
+        ]
+        try:
+            publish_each(self.app, calls)
+        except BrokerUnavailable as error:
+            logger.error('beat: %s', error, extra={'action': 'beat.publish'})
+            return 0
+        if items:
+            with conn.transaction():
+                crud_schedule.mark_runs_dispatched(conn, [run_id for run_id, _, _ in items])
+        return len(items)
+
+    def _replan(self, conn: psycopg.Connection) -> None:
+        """Compute next_run_at for rows edited without it (raw SQL); a row that cannot run gets none."""
+        batch = self.settings.TASK_BEAT_BATCH_SIZE
+        while True:
+            with conn.transaction():
+                crud_schedule.mark_beat_transaction(conn)
+                rows = crud_schedule.claim_moved_schedules(conn, batch)
+                if not rows:
+                    return
+                crud_schedule.replan_schedules(
+                    conn, [row['id'] for row in rows], [row['version'] for row in rows], [self._plan(r) for r in rows]
+                )
+            if len(rows) < batch:
+                return
+
+    def _plan(self, row: dict[str, Any]) -> datetime | None:
+        try:
+            if row['task'] not in self.app.tasks:
+                raise InvalidSchedule(f'no task named {row["task"]!r} is registered')
+            timing = Timing.of(row)
+            timing.validate()
+        except InvalidSchedule as error:
+            logger.error('beat: schedule %s cannot run: %s', row['name'], error, extra={'action': 'beat.invalid'})
+            return None
+        return timing.first_run(row['db_now'], row['total_run_count']) if row['enabled'] else None
+
+    def _redispatch(self, conn: psycopg.Connection) -> None:
+        """Send again the slots claimed long ago but never confirmed by the broker (same task id)."""
+        with conn.transaction():  # the runs stay locked while they are sent, so no other beat sends them too
+            runs = crud_schedule.claim_undispatched_runs(
+                conn, self.settings.TASK_BEAT_REDISPATCH_SECONDS, self.settings.TASK_BEAT_BATCH_SIZE
+            )
+            if runs:
+                logger.warning('beat: resending %d unsent slots', len(runs), extra={'action': 'beat.redispatch'})
+                self._publish(conn, [(run['run_id'], run, run['task_id']) for run in runs])
+
+    def _seconds_to_sleep(self, conn: psycopg.Connection, sent: int) -> float:
+        with conn.transaction():
+            due = crud_schedule.next_due_at(conn)
+        wait = min(self.max_interval, max(self._next_poll - time.monotonic(), 0.0))
+        if due is not None:
+            # A due row another beat holds right now: look again shortly rather than spin.
+            wait = min(wait, max((due - datetime.now(UTC)).total_seconds(), 0.0 if sent else 0.05))
+        return wait
+
+
+async def _sync_code_schedules() -> None:
+    from backend.app.task.service import schedule_service
+    from backend.app.task.tasks.beat import CODE_SCHEDULES
+    from backend.database.db import async_session, dispose_async_engine
+
+    try:
+        async with async_session() as db:
+            await schedule_service.sync_code_schedules(db=db, entries=CODE_SCHEDULES)
+    finally:
+        await dispose_async_engine()

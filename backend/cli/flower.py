@@ -1,0 +1,66 @@
+"""Flower's command line built from the settings: port, login, broker page and state file.
+
+Secrets (the login and the RabbitMQ management URL) reach Flower through its
+own FLOWER_* environment variables, never on the command line, so they show in
+neither `ps` nor a log line.
+"""
+
+import os
+import socket
+from urllib.parse import quote, unquote, urlsplit
+
+from backend.app.task.errors import TaskError
+from backend.core.conf import Settings
+
+STATE_FILE = 'flower.db'
+
+
+class FlowerWithoutLogin(TaskError):
+    """Flower needs a login: set FLOWER_BASIC_AUTH=user:password (or pass --dev on a development machine)."""
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def broker_api_url(settings: Settings) -> str | None:
+    """The RabbitMQ management API for Flower's broker page, when RabbitMQ is the broker and the API answers."""
+    if settings.CELERY_BROKER != 'rabbitmq' or not settings.CELERY_RABBITMQ_MANAGEMENT_PORT:
+        return None
+    broker = urlsplit(settings.broker_url)
+    if not broker.hostname or not _answers(broker.hostname, settings.CELERY_RABBITMQ_MANAGEMENT_PORT):
+        return None
+    user = quote(unquote(broker.username or 'guest'), safe='')
+    password = quote(unquote(broker.password or ''), safe='')
+    return f'http://{user}:{password}@{broker.hostname}:{settings.CELERY_RABBITMQ_MANAGEMENT_PORT}/api/'
+
+
+def flower_argv(settings: Settings, *, port: int | None, address: str | None, dev: bool) -> list[str]:
+    """Arguments for `celery flower`; puts the secrets in this process's environment for Flower to read."""
+    login = settings.FLOWER_BASIC_AUTH
+    if login is None and not dev:
+        raise FlowerWithoutLogin()
+    _set_env('FLOWER_BASIC_AUTH', login.get_secret_value() if login else None)
+    _set_env('FLOWER_BROKER_API', broker_api_url(settings))
+    argv = [
+        'flower',
+        f'--port={port or settings.FLOWER_PORT}',
+        f'--address={address or settings.FLOWER_ADDRESS}',
+        f'--persistent={settings.FLOWER_PERSISTENT}',
+    ]
+    if settings.FLOWER_PERSISTENT:
+        settings.FLOWER_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        argv.append(f'--db={settings.FLOWER_DATA_DIR / STATE_FILE}')
+    return argv
+
+
+def _set_env(name: str, value: str | None) -> None:
+    # An empty FLOWER_BASIC_AUTH in the environment would make Flower expect an empty login.
+    if value:
+        os.environ[name] = value
+    else:
+        os.environ.pop(name, None)

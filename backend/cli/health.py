@@ -1,0 +1,117 @@
+"""`fba health`: does the broker, the database and at least one worker answer? One line per check.
+
+Exit 0 only when every chosen check passes, so it works as a Kubernetes
+probe or a compose health check; all checks run at once and each gives up
+after `--timeout` seconds. No line carries a URL or a password.
+"""
+
+import base64
+import concurrent.futures
+import math
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+
+from backend.core.conf import Settings, get_settings
+
+API_HEALTH_PATH = '/api/v1/monitoring/health'
+DEFAULT_CHECKS = 'broker,database,worker'
+
+Check = Callable[[Settings, float], str]
+
+
+def check_broker(settings: Settings, timeout: float) -> str:
+    from kombu import Connection
+
+    with Connection(settings.broker_url, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+    return f'{settings.CELERY_BROKER} accepts connections'
+
+
+def check_database(settings: Settings, timeout: float) -> str:
+    import psycopg
+
+    with psycopg.connect(settings.database_dsn, connect_timeout=max(1, math.ceil(timeout))) as conn:
+        conn.execute('SELECT 1')
+    return 'PostgreSQL answers'
+
+
+def check_worker(settings: Settings, timeout: float) -> str:
+    from backend.app.task.celery import celery_app
+
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+        replies = celery_app.control.ping(timeout=timeout, connection=conn)
+    nodes = sorted(name for reply in replies for name in reply)
+    if not nodes:
+        raise RuntimeError(f'no worker answered ping within {timeout:g} s')
+    return f'{len(nodes)} answered ping: {", ".join(nodes)}'
+
+
+def http_get(url: str, timeout: float, login: str | None = None) -> int:
+    """GET `url` and return the status code (4xx/5xx included)."""
+    request = urllib.request.Request(url)
+    if login:
+        request.add_header('Authorization', 'Basic ' + base64.b64encode(login.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _expect_200(what: str, url: str, timeout: float, login: str | None = None) -> str:
+    status = http_get(url, timeout, login)
+    if status != 200:
+        raise RuntimeError(f'{what} answered HTTP {status}')
+    return f'{what} answered HTTP 200'
+
+
+def check_flower(settings: Settings, timeout: float) -> str:
+    login = settings.FLOWER_BASIC_AUTH.get_secret_value() if settings.FLOWER_BASIC_AUTH else None
+    host = '127.0.0.1' if settings.FLOWER_ADDRESS in ('', '0.0.0.0') else settings.FLOWER_ADDRESS
+    return _expect_200('Flower', f'http://{host}:{settings.FLOWER_PORT}/tasks', timeout, login)
+
+
+def check_api(base_url: str) -> Check:
+    return lambda _settings, timeout: _expect_200('API', base_url.rstrip('/') + API_HEALTH_PATH, timeout)
+
+
+CHECKS: dict[str, Check] = {
+    'broker': check_broker,
+    'database': check_database,
+    'worker': check_worker,
+    'flower': check_flower,
+}
+
+
+def _run(check: Check, settings: Settings, timeout: float) -> tuple[bool, str]:
+    try:
+        return True, check(settings, timeout)
+    except Exception as error:
+        text = str(error).strip().splitlines()
+        return False, f'{type(error).__name__}: {text[0] if text else "no answer"}'
+
+
+def health(
+    only: str = typer.Option(DEFAULT_CHECKS, '--only', help=f'Comma-separated checks: {", ".join(CHECKS)}, api'),
+    timeout: float = typer.Option(5.0, '--timeout', min=0.1, help='Seconds each check may take'),
+    api_url: str = typer.Option('http://127.0.0.1:8000', '--api-url', help='Base URL of the API for the api check'),
+) -> None:
+    """Check broker, database and workers (or the --only ones); exit 0 only when all answer."""
+    names = [name.strip() for name in only.split(',') if name.strip()]
+    unknown = [name for name in names if name not in (*CHECKS, 'api')]
+    if unknown or not names:
+        raise typer.BadParameter(f'choose from {", ".join(CHECKS)}, api', param_hint='--only')
+    settings = get_settings()
+    checks = {name: CHECKS.get(name) or check_api(api_url) for name in names}
+    with concurrent.futures.ThreadPoolExecutor(len(checks)) as pool:
+        futures = {name: pool.submit(_run, check, settings, timeout) for name, check in checks.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    console = Console(highlight=False, soft_wrap=True)
+    for name, (ok, detail) in results.items():
+        console.print(f'{"[green]ok  [/green]" if ok else "[red]FAIL[/red]"} {name:<9} {detail}')
+    raise typer.Exit(0 if all(ok for ok, _ in results.values()) else 1)

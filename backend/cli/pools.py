@@ -1,0 +1,48 @@
+"""`fba workers --pools 'email:2,payment:1'`: one worker per feature queue, each with its own pool size.
+
+Each pool is a separate `fba worker --queues NAME --concurrency N --hostname NAME@%h`
+process under the supervisor, so a slow feature cannot starve another, and
+Ctrl-C (or one worker dying) stops them all.
+"""
+
+import re
+import sys
+
+import typer
+
+from backend.app.task.errors import TaskError
+from backend.cli.supervisor import Supervisor
+
+POOL = re.compile(r'^(?P<queues>[\w.:-]+(?:\+[\w.:-]+)*):(?P<concurrency>[1-9]\d*)$')
+
+
+def parse_pools(text: str) -> dict[str, tuple[str, int]]:
+    """'email:2,reports+exports:1' -> {'email': ('email', 2), 'reports': ('reports,exports', 1)}."""
+    pools: dict[str, tuple[str, int]] = {}
+    for part in (item.strip() for item in text.split(',')):
+        match = POOL.match(part)
+        if match is None:
+            raise TaskError(
+                f'--pools item {part!r} is not QUEUE:CONCURRENCY (e.g. email:2, or reports+exports:1 for two queues).'
+            )
+        queues = match['queues'].split('+')
+        if queues[0] in pools:
+            raise TaskError(f'--pools names the pool {queues[0]!r} twice.')
+        pools[queues[0]] = (','.join(queues), int(match['concurrency']))
+    return pools
+
+
+def worker_commands(pools: dict[str, tuple[str, int]], loglevel: str) -> dict[str, list[str]]:
+    fba = [sys.executable, '-m', 'backend.cli', 'worker', f'--loglevel={loglevel}']
+    return {
+        name: [*fba, f'--queues={queues}', f'--concurrency={concurrency}', f'--hostname={name}@%h']
+        for name, (queues, concurrency) in pools.items()
+    }
+
+
+def workers(
+    pools: str = typer.Option(..., '--pools', help="QUEUE:CONCURRENCY pairs, e.g. 'email:2,payment:1,data_sync:4'"),
+    loglevel: str = typer.Option('INFO', '--loglevel', '-l'),
+) -> None:
+    """Run one worker per pool (its queues, its concurrency) until Ctrl-C or one of them stops."""
+    raise typer.Exit(Supervisor(worker_commands(parse_pools(pools), loglevel)).run())

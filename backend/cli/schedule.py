@@ -1,0 +1,151 @@
+"""`fba schedule`: the command-line face of the schedule service (one transaction per command)."""
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.app.task.schema.schedule import (
+    CreateScheduleParam,
+    GetScheduleDetail,
+    PatchScheduleParam,
+    PreviewScheduleParam,
+)
+from backend.app.task.service import schedule_service
+from backend.app.task.utils.cron import zone
+from backend.cli.common import in_transaction
+from backend.cli.schedule_view import print_runs, print_schedules, spec_from_flags
+from backend.cli.task import parse_json
+from backend.core.conf import get_settings
+
+app = typer.Typer(no_args_is_help=True)
+
+EVERY = typer.Option(None, '--every', min=1, help='Run every SECONDS')
+CRON = typer.Option(None, '--cron', help='Crontab "m h dom mon dow"')
+AT = typer.Option(None, '--at', help='Run once at this ISO date-time (with offset)')
+TZ = typer.Option(None, '--tz', help="IANA time zone of --cron (default the app's TIMEZONE)")
+
+
+@app.command('list')
+def list_(
+    enabled: bool | None = typer.Option(None, '--enabled/--disabled', help='Only enabled (or disabled) ones'),
+    task: str | None = typer.Option(None, '--task', help='Only schedules of this task'),
+    limit: int = typer.Option(100, '--limit', min=1, max=10_000),
+    offset: int = typer.Option(0, '--offset', min=0),
+) -> None:
+    """Show schedules and when each runs next."""
+    items, total = in_transaction(
+        lambda db: schedule_service.get_list(db=db, enabled=enabled, task=task, limit=limit, offset=offset)
+    )
+    print_schedules(items, total)
+
+
+@app.command()
+def add(
+    name: str,
+    task: str,
+    every: int | None = EVERY,
+    cron: str | None = CRON,
+    at: str | None = AT,
+    tz: str | None = TZ,
+    args: str = typer.Option('[]', '--args', help='Positional arguments as a JSON array'),
+    kwargs: str = typer.Option('{}', '--kwargs', help='Keyword arguments as a JSON object'),
+    queue: str | None = typer.Option(None, '--queue', help='Queue to send to'),
+    one_off: bool = typer.Option(False, '--one-off', help='Disable after the first run'),
+) -> None:
+    """Add schedule NAME running TASK (--every, --cron or --at)."""
+    spec = spec_from_flags(every, cron, at, tz)
+    obj = CreateScheduleParam(
+        name=name,
+        task=task,
+        args=parse_json('--args', args, list),
+        kwargs=parse_json('--kwargs', kwargs, dict),
+        queue=queue,
+        one_off=one_off,
+        **spec,
+    )
+    detail = in_transaction(lambda db: schedule_service.create(db=db, obj=obj))
+    typer.echo(f'Added schedule {detail.id} ({detail.name}); next run {detail.next_run_at}.')
+
+
+@app.command()
+def update(
+    schedule_id: int,
+    every: int | None = EVERY,
+    cron: str | None = CRON,
+    at: str | None = AT,
+    tz: str | None = TZ,
+    args: str | None = typer.Option(None, '--args', help='Positional arguments as a JSON array'),
+    kwargs: str | None = typer.Option(None, '--kwargs', help='Keyword arguments as a JSON object'),
+    queue: str | None = typer.Option(None, '--queue', help='Queue to send to'),
+) -> None:
+    """Change the options given of schedule SCHEDULE_ID; the others stay."""
+    changes = spec_from_flags(every, cron, at, tz, required=False)
+    if args is not None:
+        changes['args'] = parse_json('--args', args, list)
+    if kwargs is not None:
+        changes['kwargs'] = parse_json('--kwargs', kwargs, dict)
+    if queue is not None:
+        changes['queue'] = queue
+
+    async def work(db: AsyncSession) -> GetScheduleDetail:
+        current = await schedule_service.get(db=db, pk=schedule_id)
+        obj = PatchScheduleParam(version=current.version, **changes)
+        return await schedule_service.patch(db=db, pk=schedule_id, obj=obj)
+
+    detail = in_transaction(work)
+    typer.echo(f'Updated schedule {detail.id} to version {detail.version}; next run {detail.next_run_at}.')
+
+
+@app.command()
+def enable(schedule_id: int) -> None:
+    """Enable a schedule; it next runs at its first slot from now."""
+    detail = in_transaction(lambda db: schedule_service.enable(db=db, pk=schedule_id))
+    typer.echo(f'Enabled schedule {detail.id}; next run {detail.next_run_at}.')
+
+
+@app.command()
+def disable(schedule_id: int) -> None:
+    """Disable a schedule."""
+    in_transaction(lambda db: schedule_service.disable(db=db, pk=schedule_id))
+    typer.echo(f'Disabled schedule {schedule_id}.')
+
+
+@app.command()
+def delete(schedule_id: int) -> None:
+    """Delete a schedule and its run history."""
+    in_transaction(lambda db: schedule_service.delete(db=db, pk=schedule_id))
+    typer.echo(f'Deleted schedule {schedule_id}.')
+
+
+@app.command('run-now')
+def run_now(schedule_id: int) -> None:
+    """Send the schedule's task once now and print its task id."""
+    run = in_transaction(lambda db: schedule_service.run_now(db=db, pk=schedule_id))
+    typer.echo(run.task_id)
+
+
+@app.command()
+def runs(
+    schedule_id: int,
+    limit: int = typer.Option(20, '--limit', min=1, max=10_000),
+    offset: int = typer.Option(0, '--offset', min=0),
+) -> None:
+    """Show the latest runs of a schedule."""
+    items, total = in_transaction(
+        lambda db: schedule_service.get_runs(db=db, pk=schedule_id, limit=limit, offset=offset)
+    )
+    print_runs(items, total)
+
+
+@app.command()
+def preview(
+    every: int | None = EVERY,
+    cron: str | None = CRON,
+    at: str | None = AT,
+    tz: str | None = TZ,
+    count: int = typer.Option(5, '--count', min=1, max=100),
+) -> None:
+    """Print the next fire times of a spec (UTC and local), without saving anything."""
+    obj = PreviewScheduleParam(count=count, **spec_from_flags(every, cron, at, tz))
+    local = zone(tz or get_settings().TIMEZONE)
+    for instant in schedule_service.preview(obj=obj):
+        typer.echo(f'{instant.isoformat()}  {instant.astimezone(local).isoformat()}')

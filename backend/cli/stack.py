@@ -1,0 +1,90 @@
+"""`fba up`: API, worker, beat and Flower as one supervised group, and a status table once all answer.
+
+`run_stack(env=...)` is the seam for other ways of starting the stack (e.g.
+embedded servers): the variables it gets go to this process and every child.
+"""
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+from backend.cli.health import API_HEALTH_PATH, http_get
+from backend.cli.supervisor import Supervisor
+from backend.core.conf import Settings, get_settings
+
+PROBE_TIMEOUT = 2.0
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api_port: int
+    flower_port: int
+    worker_node: str
+    beat_node: str
+
+    @property
+    def api_url(self) -> str:
+        return f'http://127.0.0.1:{self.api_port}'
+
+    @property
+    def flower_url(self) -> str:
+        address = self.settings.FLOWER_ADDRESS
+        return f'http://{"127.0.0.1" if address in ("", "0.0.0.0") else address}:{self.flower_port}'
+
+    def commands(self) -> dict[str, list[str]]:
+        fba = [sys.executable, '-m', 'backend.cli']
+        dev = [] if self.settings.FLOWER_BASIC_AUTH else ['--dev']
+        return {
+            'api': [*fba, 'api', '--port', str(self.api_port)],
+            'worker': [*fba, 'worker', '--hostname', self.worker_node],
+            'beat': [*fba, 'beat', '--hostname', self.beat_node],
+            'flower': [*fba, 'flower', '--port', str(self.flower_port), *dev],
+        }
+
+    def status_when_ready(self) -> Table | None:
+        """The status table once every part answers its health check; None until then."""
+        if http_get(self.api_url + API_HEALTH_PATH, PROBE_TIMEOUT) != 200:
+            return None
+        if http_get(self.flower_url + '/healthcheck', PROBE_TIMEOUT) != 200:
+            return None
+        from backend.app.task.celery import celery_app
+
+        nodes = [self.worker_node, self.beat_node]
+        if len(celery_app.control.ping(destination=nodes, timeout=1)) < len(nodes):
+            return None
+        inspect = celery_app.control.inspect(destination=[self.worker_node], timeout=PROBE_TIMEOUT)
+        queues: list[dict[str, Any]] = (inspect.active_queues() or {}).get(self.worker_node, [])
+        tasks: list[str] = (inspect.registered() or {}).get(self.worker_node, [])
+        login = 'login FLOWER_BASIC_AUTH' if self.settings.FLOWER_BASIC_AUTH else 'no login (--dev)'
+        table = Table(title='fba up: all parts answer', title_justify='left')
+        for heading in ('part', 'where', 'details'):
+            table.add_column(heading)
+        table.add_row('api', self.api_url, f'docs {self.api_url}/docs')
+        table.add_row('flower', self.flower_url, login)
+        table.add_row('worker', self.worker_node, f'queues {", ".join(q["name"] for q in queues)}')
+        table.add_row('', '', f'{len(tasks)} tasks: {", ".join(sorted(tasks))}')
+        table.add_row('beat', self.beat_node, 'answers ping while it ticks')
+        return table
+
+
+def run_stack(*, api_port: int = 8000, flower_port: int | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run the four parts until Ctrl-C or until one exits; returns the exit code for `fba up`."""
+    if env:
+        os.environ.update(env)
+        get_settings.cache_clear()
+    settings = get_settings()
+    suffix = f'{os.getpid()}@{socket.gethostname()}'
+    stack = Stack(
+        settings=settings,
+        api_port=api_port,
+        flower_port=flower_port or settings.FLOWER_PORT,
+        worker_node=f'up-worker-{suffix}',
+        beat_node=f'up-beat-{suffix}',
+    )
+    return Supervisor(stack.commands(), env=dict(os.environ)).run(ready=stack.status_when_ready)

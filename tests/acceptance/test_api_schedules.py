@@ -1,0 +1,128 @@
+"""`/api/v1/schedules`: create, read, edit on `version`, enable/disable, run now, runs, preview, delete."""
+
+import uuid
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.api import assert_error
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.broker
+
+HOURLY = {'task': 'task.ping', 'kind': 'interval', 'interval_every': 1, 'interval_period': 'hours'}
+
+
+@pytest.fixture
+async def schedule(api: httpx.AsyncClient) -> dict[str, Any]:
+    response = await api.post('/api/v1/schedules', json={'name': f'hourly-{uuid.uuid4().hex[:8]}', **HOURLY})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_create_schedule_plans_the_next_run(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    assert schedule['enabled'] is True and schedule['source'] == 'api' and schedule['next_run_at'] is not None
+    assert (await api.get(f'/api/v1/schedules/{schedule["id"]}')).json() == schedule
+
+
+@pytest.mark.parametrize(
+    ('body', 'fragment'),
+    [
+        ({**HOURLY, 'task': 'no.such_task'}, "No task named 'no.such_task'"),
+        ({**HOURLY, 'kind': 'crontab', 'crontab': 'not a cron'}, ''),
+        ({**HOURLY, 'name': ''}, 'body.name'),
+        ({'name': 'x', 'task': 'task.ping'}, 'body.kind'),
+    ],
+)
+async def test_create_schedule_refuses_a_spec_that_cannot_run_with_422(
+    api: httpx.AsyncClient, body: dict[str, Any], fragment: str
+) -> None:
+    assert_error(await api.post('/api/v1/schedules', json={'name': 'bad', **body}), 422, fragment)
+
+
+async def test_create_schedule_with_a_taken_name_is_409(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    response = await api.post('/api/v1/schedules', json={'name': schedule['name'], **HOURLY})
+    assert_error(response, 409, 'already exists')
+
+
+async def test_list_schedules_filters_and_pages(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    # Given a disabled schedule besides the enabled one
+    other = (await api.post('/api/v1/schedules', json={**HOURLY, 'name': f'off-{uuid.uuid4().hex[:8]}'})).json()
+    await api.post(f'/api/v1/schedules/{other["id"]}/disable')
+    # Then each filter picks its own
+    enabled = (await api.get('/api/v1/schedules', params={'enabled': True, 'task': 'task.ping', 'limit': 100})).json()
+    disabled = (await api.get('/api/v1/schedules', params={'enabled': False, 'limit': 100})).json()
+    assert schedule['id'] in {s['id'] for s in enabled['items']} and other['id'] not in {
+        s['id'] for s in enabled['items']
+    }
+    assert other['id'] in {s['id'] for s in disabled['items']}
+    page = (await api.get('/api/v1/schedules', params={'limit': 1})).json()
+    assert len(page['items']) == 1 and page['total'] >= 2
+
+
+async def test_get_schedule_unknown_is_404(api: httpx.AsyncClient) -> None:
+    assert_error(await api.get('/api/v1/schedules/999999999'), 404, 'No schedule has id 999999999')
+
+
+async def test_update_schedule_needs_the_current_version(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    # Given a schedule read at some version, when it is replaced with that version
+    url = f'/api/v1/schedules/{schedule["id"]}'
+    body = {**HOURLY, 'name': schedule['name'], 'interval_every': 2, 'version': schedule['version']}
+    response = await api.put(url, json=body)
+    # Then the change is stored under a new version, and a second write with the old version is refused
+    assert response.status_code == 200, response.text
+    assert response.json()['interval_every'] == 2 and response.json()['version'] > schedule['version']
+    assert_error(await api.put(url, json=body), 409, 'changed since you read it')
+    assert_error(await api.put('/api/v1/schedules/999999999', json=body), 404)
+
+
+async def test_patch_schedule_changes_only_the_fields_given(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    url = f'/api/v1/schedules/{schedule["id"]}'
+    response = await api.patch(url, json={'version': schedule['version'], 'description': 'nightly report'})
+    assert response.status_code == 200, response.text
+    assert response.json()['description'] == 'nightly report' and response.json()['interval_every'] == 1
+    assert_error(await api.patch(url, json={'version': schedule['version'], 'description': 'x'}), 409)
+    assert_error(await api.patch(url, json={'description': 'x'}), 422, 'body.version')
+
+
+async def test_disable_and_enable_schedule(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    disabled = (await api.post(f'/api/v1/schedules/{schedule["id"]}/disable')).json()
+    assert disabled['enabled'] is False and disabled['next_run_at'] is None
+    enabled = (await api.post(f'/api/v1/schedules/{schedule["id"]}/enable')).json()
+    assert enabled['enabled'] is True and enabled['next_run_at'] is not None
+    assert_error(await api.post('/api/v1/schedules/999999999/enable'), 404)
+    assert_error(await api.post('/api/v1/schedules/999999999/disable'), 404)
+
+
+async def test_run_schedule_now_sends_its_task_and_records_the_run(
+    api: httpx.AsyncClient, schedule: dict[str, Any], worker: WorkerProcess, celery_app: Any
+) -> None:
+    # When a schedule is run now
+    response = await api.post(f'/api/v1/schedules/{schedule["id"]}/run')
+    # Then its task runs on a worker and the run is listed
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run['trigger'] == 'manual' and run['dispatched_at'] is not None
+    assert celery_app.AsyncResult(run['task_id']).get(timeout=30, interval=0.05) == 'pong'
+    runs = (await api.get(f'/api/v1/schedules/{schedule["id"]}/runs')).json()
+    assert [r['task_id'] for r in runs['items']] == [run['task_id']] and runs['total'] == 1
+    assert_error(await api.post('/api/v1/schedules/999999999/run'), 404)
+    assert_error(await api.get('/api/v1/schedules/999999999/runs'), 404)
+
+
+async def test_preview_schedule_lists_the_next_fire_times(api: httpx.AsyncClient) -> None:
+    body = {'kind': 'interval', 'interval_every': 15, 'interval_period': 'minutes', 'count': 3}
+    response = await api.post('/api/v1/schedules/preview', json=body)
+    assert response.status_code == 200, response.text
+    times = [datetime.fromisoformat(t) for t in response.json()]
+    assert len(times) == 3 and all(b - a == timedelta(minutes=15) for a, b in pairwise(times))
+    assert_error(await api.post('/api/v1/schedules/preview', json={**body, 'count': 1000}), 422, 'body.count')
+
+
+async def test_delete_schedule_removes_it(api: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    assert (await api.delete(f'/api/v1/schedules/{schedule["id"]}')).status_code == 204
+    assert_error(await api.get(f'/api/v1/schedules/{schedule["id"]}'), 404)
+    assert_error(await api.delete(f'/api/v1/schedules/{schedule["id"]}'), 404)

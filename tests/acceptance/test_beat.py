@@ -1,0 +1,161 @@
+"""Beat as users run it (`celery … beat`, `-S …DatabaseScheduler`, `fba beat`): slots sent once, crashes, edits.
+
+Schedules publish to a private queue that the test reads, so what the broker
+received is checked against the run rows in PostgreSQL.
+"""
+
+import itertools
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+
+from tests.support.beat import BeatProcess, QueueProbe, start_beat
+from tests.support.wait import wait_for
+from tests.support.worker import CELERY_APP
+
+pytestmark = pytest.mark.broker
+FAST = {'TASK_BEAT_POLL_SECONDS': '1', 'TASK_BEAT_MAX_LOOP_INTERVAL': '1'}
+
+
+@pytest.fixture
+def make_beat() -> Iterator[Callable[..., BeatProcess]]:
+    started: list[BeatProcess] = []
+
+    def make(argv: list[str] | None = None, env: dict[str, str] | None = None) -> BeatProcess:
+        beat = start_beat({**FAST, **(env or {})}, argv)
+        started.append(beat)
+        wait_for(
+            lambda: 'listening on fba_task_schedule_v1' in beat.log() or not beat.alive(),
+            timeout=60,
+            what='beat to listen',
+        )
+        assert beat.alive(), beat.log()
+        return beat
+
+    yield make
+    for beat in started:
+        beat.stop()
+
+
+def add_every(pg: psycopg.Connection, queue: str, seconds: int, policy: str = 'coalesce') -> int:
+    """A schedule inserted in SQL without next_run_at: beat plans it (its version moved)."""
+    row = pg.execute(
+        'INSERT INTO task_schedule (name, task, kind, interval_every, interval_period, timezone, queue, misfire_policy)'
+        " VALUES (%s, 'task.ping', 'interval', %s, 'seconds', 'UTC', %s, %s) RETURNING id",
+        (f'every-{seconds}-{queue}', seconds, queue, policy),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def runs(pg: psycopg.Connection, pk: int) -> list[tuple[datetime, str]]:
+    query = 'SELECT scheduled_for, task_id FROM task_schedule_run WHERE schedule_id = %s ORDER BY scheduled_for'
+    return pg.execute(query, (pk,)).fetchall()
+
+
+def assert_consecutive(slots: list[datetime], step: float) -> None:
+    gaps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(slots)}
+    assert gaps == {step}, f'slots are not {step} s apart: {sorted(gaps)}'
+
+
+@pytest.mark.slow
+def test_two_beats_send_every_slot_exactly_once(
+    make_beat: Callable[..., BeatProcess], probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given two beats running at once and a schedule every second
+    beats = [make_beat(), make_beat()]
+    pk = add_every(pg, private_queue, 1)
+    # When they run for 30 slots
+    wait_for(lambda: len(runs(pg, pk)) >= 30, timeout=90, what='30 slots')
+    for beat in beats:
+        beat.stop()
+    # Then every slot was recorded and published exactly once, none missed
+    recorded = runs(pg, pk)
+    assert_consecutive([slot for slot, _ in recorded], 1.0)
+    wait_for(lambda: len(probe.ids()) >= len(recorded), timeout=30, what='every message')
+    published = probe.ids()
+    assert len(published) == len(set(published)) == len(recorded)
+    assert set(published) == {task_id for _, task_id in recorded}
+
+
+@pytest.mark.slow
+def test_beat_killed_between_slots_neither_resends_nor_loses_a_slot(
+    make_beat: Callable[..., BeatProcess], probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    scheduler_flag = ['-S', 'backend.app.task.utils.schedulers:DatabaseScheduler']
+    argv = [sys.executable, '-m', 'celery', '-A', CELERY_APP, 'beat', '--loglevel=INFO', *scheduler_flag]
+    # Given beat sending a catch-up schedule every 2 s
+    beat = make_beat(argv)
+    pk = add_every(pg, private_queue, 2, policy='catch_up')
+    wait_for(lambda: len(runs(pg, pk)) >= 3, timeout=60, what='three slots')
+
+    # When it is killed -9 just after a slot, and stays down over the next two slots
+    def just_sent() -> bool:
+        row = pg.execute('SELECT next_run_at - now() FROM task_schedule WHERE id = %s', (pk,)).fetchone()
+        return row is not None and row[0] > timedelta(seconds=1)
+
+    wait_for(just_sent, timeout=30, what='a moment between two slots')
+    beat.kill()
+    down_until = time.monotonic() + 4.5
+    wait_for(lambda: time.monotonic() > down_until, timeout=10, what='two slots to pass')
+    before = len(runs(pg, pk))
+    make_beat(argv)
+    wait_for(lambda: len(runs(pg, pk)) >= before + 4, timeout=60, what='slots after the restart')
+
+    # Then the slots missed while down were sent late, once each, and no slot twice
+    recorded = runs(pg, pk)
+    assert_consecutive([slot for slot, _ in recorded], 2.0)
+    wait_for(lambda: len(probe.ids()) >= len(recorded), timeout=30, what='every message')
+    published = probe.ids()
+    assert len(published) == len(set(published))
+    assert set(published) == {task_id for _, task_id in recorded}
+
+
+def test_beat_publishes_a_schedule_edited_in_sql_within_moments(
+    make_beat: Callable[..., BeatProcess], probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given beat idle with a daily schedule (polling only every 60 s: only the notification can wake it)
+    make_beat(env={'TASK_BEAT_POLL_SECONDS': '60', 'TASK_BEAT_MAX_LOOP_INTERVAL': '60'})
+    pk = add_every(pg, private_queue, 86400)
+    wait_for(
+        lambda: pg.execute('SELECT next_run_at FROM task_schedule WHERE id = %s', (pk,)).fetchone()[0],
+        timeout=30,
+        what='beat to plan the schedule',
+    )
+    latencies = []
+    for round_ in range(5):
+        # When someone makes it due now in plain SQL, bypassing the service
+        edited = time.time()
+        pg.execute(
+            "UPDATE task_schedule SET kind = 'clocked', clocked_at = now(), total_run_count = 0, "
+            'interval_every = %s WHERE id = %s',
+            (round_ + 1, pk),
+        )
+        # Then beat publishes it at once
+        wait_for(lambda n=round_: len(probe.drain()) > n, timeout=30, what='the edited schedule to be published')
+        latencies.append(probe.messages[-1].received - edited)
+    median, worst = statistics.median(latencies) * 1000, max(latencies) * 1000
+    print(f'edit -> publish latency: median {median:.0f} ms, max {worst:.0f} ms')
+    assert median < 2000
+
+
+def test_fba_beat_syncs_code_schedules_and_disables_removed_ones(
+    make_beat: Callable[..., BeatProcess], probe: QueueProbe, pg: psycopg.Connection
+) -> None:
+    # Given a code-defined schedule that is no longer in tasks/beat.py
+    pg.execute(
+        'INSERT INTO task_schedule (name, task, kind, interval_every, interval_period, timezone, source) '
+        "VALUES ('gone-from-code', 'task.ping', 'interval', 60, 'seconds', 'UTC', 'code')"
+    )
+    # When `fba beat` starts
+    make_beat([sys.executable, '-m', 'backend.cli', 'beat'])
+    # Then the daily result cleanup is there, from code, and the removed one is disabled
+    found = pg.execute('SELECT name, source, enabled, next_run_at IS NOT NULL FROM task_schedule').fetchall()
+    rows = {name: rest for name, *rest in found}
+    assert rows['celery.backend_cleanup'] == ['code', True, True]
+    assert rows['gone-from-code'] == ['code', False, False]

@@ -1,0 +1,137 @@
+"""Smoke test: `fba up --embedded` in an empty folder runs the whole stack with nothing but Python.
+
+The API answers, a task returns its result, a one-second schedule fires, Ctrl-C
+(SIGINT) stops every process including the embedded servers, and a second start
+on the same folder finds the first run's results.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from backend.embedded.stack import environ
+from backend.embedded.up import ENV_FILE
+from tests.support.embedded import listening_port, open_tmp_dir
+from tests.support.processes import Spawned, descendants, free_port, http_status, live_in_groups, spawn
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.slow
+
+FBA = [sys.executable, '-m', 'backend.cli']
+START_TIMEOUT = 240.0
+# The test run's own service settings must not reach the stack: the folder decides everything.
+RUN_SETTINGS = {*environ(pg_port=0, redis_port=0), 'FBA_ENV_FILE', 'FLOWER_BASIC_AUTH', 'API_TOKENS'}
+
+
+@pytest.fixture
+def listener_port() -> Iterator[int]:
+    with listening_port() as port:
+        yield port
+
+
+def _bare_env() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name not in RUN_SETTINGS}
+
+
+@dataclass
+class Up:
+    folder: Path
+    spawned: Spawned
+
+    def log(self) -> str:
+        return self.spawned.log()
+
+    def fba(self, *args: str) -> str:
+        """Another fba command in the folder, reaching the stack the way `fba up` tells users to."""
+        env = {**_bare_env(), 'FBA_ENV_FILE': str(ENV_FILE)}
+        result = subprocess.run([*FBA, *args], cwd=self.folder, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f'fba {" ".join(args)} failed:\n{result.stdout}\n{result.stderr}'
+        return result.stdout.strip()
+
+    def dsn(self) -> str:
+        values = dict(line.split('=', 1) for line in (self.folder / ENV_FILE).read_text().splitlines())
+        return f'postgresql://postgres@127.0.0.1:{values["DATABASE_PORT"]}/{values["DATABASE_NAME"]}'
+
+
+@contextmanager
+def fba_up(folder: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[Up]:
+    """`fba up` on free ports, ended with SIGINT as Ctrl-C would; asserts nothing is left behind."""
+    api_port, flower_port = free_port(), free_port()
+    argv = [*FBA, 'up', *options, '--api-port', str(api_port), '--flower-port', str(flower_port)]
+    spawned = spawn(f'up-{api_port}', argv, env={**_bare_env(), **(env or {})}, cwd=folder, log_dir=folder)
+    try:
+
+        def healthy() -> bool:
+            spawned.assert_alive()
+            return http_status(f'http://127.0.0.1:{api_port}/api/v1/monitoring/health') == 200
+
+        wait_for(healthy, timeout=START_TIMEOUT, interval=0.3, what='the API health route to answer 200')
+        yield Up(folder=folder, spawned=spawned)
+        children = descendants(spawned.proc.pid)
+        assert len(children) >= 6, 'expected API, worker, beat, Flower and both embedded servers'
+        spawned.proc.send_signal(signal.SIGINT)
+        assert spawned.proc.wait(90) == 0, spawned.log()[-4000:]
+        groups = set(children.values())
+        assert wait_for(lambda: not live_in_groups(groups), timeout=10, what='every process it started to end')
+        assert not (folder / ENV_FILE).exists()
+    finally:
+        leftovers = set(descendants(spawned.proc.pid).values())
+        spawned.stop()
+        for group in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+
+def test_fba_up_embedded_runs_the_stack_and_keeps_its_data() -> None:
+    with open_tmp_dir() as folder:
+        # Given the stack started on embedded servers in an empty folder
+        with fba_up(folder, '--embedded') as first:
+            # When a task is sent and waited for, Then its result comes back
+            assert float(first.fba('task', 'send', 'task.add', '--args', '[2, 3]', '--wait')) == 5
+            task_id = first.fba('task', 'send', 'task.add', '--args', '[20, 22]')
+            # When a one-second schedule is added, Then beat sends it and the worker runs it, again and again
+            first.fba('schedule', 'add', 'smoke', 'task.ping', '--every', '1')
+            with psycopg.connect(first.dsn(), autocommit=True) as conn:
+                pings = "SELECT count(*) FROM task_result WHERE name = 'task.ping' AND status = 'SUCCESS'"
+                wait_for(lambda: conn.execute(pings).fetchone()[0] >= 2, timeout=60, what='two scheduled pings')
+            wait_for(lambda: json.loads(first.fba('task', 'status', task_id))['state'] == 'SUCCESS', timeout=60)
+        # (Ctrl-C stopped everything: fba_up checked that no process is left)
+        # When the stack starts again on the same folder, as plain `fba up` with no .env and nothing answering
+        nothing = {'DATABASE_PORT': str(free_port()), 'CELERY_RABBITMQ_PORT': str(free_port())}
+        with fba_up(folder, env=nothing) as second:
+            # Then it says it starts the embedded servers, and the first run's result and schedule are still there
+            assert 'No .env and nothing answers at PostgreSQL at 127.0.0.1:' in second.log()
+            status = json.loads(second.fba('task', 'status', task_id))
+            assert (status['state'], status['result']) == ('SUCCESS', 42)
+            assert 'smoke' in second.fba('schedule', 'list')
+
+
+def test_fba_up_names_the_service_that_does_not_answer(listener_port: int) -> None:
+    # Given Redis is the broker and answers, but nothing answers on the database port
+    database_port = free_port()
+    env = {
+        **_bare_env(),
+        'CELERY_BROKER': 'redis',
+        'REDIS_PORT': str(listener_port),
+        'DATABASE_PORT': str(database_port),
+    }
+    # When `fba up` starts
+    with open_tmp_dir() as folder:
+        result = subprocess.run([*FBA, 'up'], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+        # Then it stops at once with one sentence naming the missing one, and starts nothing
+        assert not (folder / '.fba').exists()
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f'Error: PostgreSQL at 127.0.0.1:{database_port} does not answer while Redis at 127.0.0.1:{listener_port} '
+        'does; start PostgreSQL, or run `fba up --embedded` to use embedded servers for both.'
+    )

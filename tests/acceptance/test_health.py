@@ -1,0 +1,76 @@
+"""`fba health`: exit 0 only when the broker, the database and at least one worker answer; one line per check."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.broker
+
+
+def fba_health(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, '-m', 'backend.cli', 'health', *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def verdicts(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """{check: 'ok' | 'FAIL'} from the printed lines."""
+    return {line.split()[1]: line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+
+
+@pytest.fixture
+def empty_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost no worker consumes from."""
+    name = f'fba_test_health_{uuid.uuid4().hex[:8]}'
+    subprocess.run(['rabbitmqctl', '-q', 'add_vhost', name], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ['rabbitmqctl', '-q', 'set_permissions', '-p', name, 'guest', '.*', '.*', '.*'],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    yield name
+    subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', name], check=True, capture_output=True, timeout=60)
+
+
+def test_health_passes_when_broker_database_and_a_worker_answer(worker: WorkerProcess) -> None:
+    done = fba_health('--timeout', '5')
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert verdicts(done) == {'broker': 'ok', 'database': 'ok', 'worker': 'ok'}
+    assert worker.name in done.stdout
+
+
+@pytest.mark.rabbitmq_only
+def test_health_fails_when_no_worker_answers(empty_vhost: str) -> None:
+    done = fba_health('--timeout', '2', env={'CELERY_RABBITMQ_VHOST': empty_vhost})
+    assert done.returncode == 1
+    assert verdicts(done) == {'broker': 'ok', 'database': 'ok', 'worker': 'FAIL'}
+    assert 'no worker answered ping within 2 s' in done.stdout
+
+
+def test_health_fails_fast_when_the_broker_is_down_and_names_no_secret() -> None:
+    started = time.monotonic()
+    done = fba_health('--timeout', '2', env={'CELERY_RABBITMQ_PORT': '1', 'REDIS_PORT': '1'})
+    assert done.returncode == 1
+    assert verdicts(done)['broker'] == 'FAIL'
+    assert verdicts(done)['database'] == 'ok'
+    assert time.monotonic() - started < 30
+    assert 'guest:guest' not in done.stdout
+
+
+def test_health_only_runs_the_chosen_checks() -> None:
+    done = fba_health('--only', 'database', '--timeout', '2')
+    assert done.returncode == 0, done.stdout
+    assert verdicts(done) == {'database': 'ok'}
+
+
+def test_health_refuses_an_unknown_check() -> None:
+    done = fba_health('--only', 'kafka')
+    assert done.returncode == 2
+    assert 'choose from broker, database, worker, flower, api' in ' '.join(done.stderr.split())

@@ -1,0 +1,88 @@
+"""`fba schedule` as users run it: exit codes, one-sentence errors and what it prints."""
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.acceptance.test_cli import assert_one_sentence_error, fba
+from tests.support.beat import QueueProbe
+from tests.support.wait import wait_for
+
+
+@pytest.fixture(autouse=True)
+def no_schedules(pg: psycopg.Connection) -> Iterator[None]:
+    pg.execute('DELETE FROM task_schedule')
+    yield
+    pg.execute('DELETE FROM task_schedule')
+
+
+def added_id(stdout: str) -> int:
+    found = re.search(r'Added schedule (\d+)', stdout)
+    assert found, stdout
+    return int(found.group(1))
+
+
+def test_schedule_add_list_update_disable_enable_delete(pg: psycopg.Connection) -> None:
+    # Given a crontab schedule added from the command line
+    done = fba(
+        'schedule', 'add', 'nightly', 'task.add', '--cron', '30 2 * * *', '--tz', 'Europe/Berlin', '--args', '[1, 2]'
+    )
+    assert done.returncode == 0, done.stderr
+    pk = added_id(done.stdout)
+    listed = fba('schedule', 'list')
+    assert 'nightly' in listed.stdout and '30 2 * * * (Europe/Berlin)' in listed.stdout
+    # When it is changed, disabled, enabled and deleted
+    assert fba('schedule', 'update', str(pk), '--every', '90').returncode == 0
+    row = pg.execute('SELECT kind, interval_every, args, version FROM task_schedule WHERE id = %s', (pk,)).fetchone()
+    assert row == ('interval', 90, [1, 2], 2)
+    assert fba('schedule', 'disable', str(pk)).returncode == 0
+    assert 'no' in fba('schedule', 'list', '--disabled').stdout
+    assert 'Enabled schedule' in fba('schedule', 'enable', str(pk)).stdout
+    assert fba('schedule', 'delete', str(pk)).returncode == 0
+    # Then it is gone
+    assert pg.execute('SELECT count(*) FROM task_schedule').fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (['add', 'x', 'task.ping', '--cron', '0 24 * * *'], "Crontab hour field '24'"),
+        (['add', 'x', 'task.ping', '--cron', '0 1 * * *', '--tz', 'Moon/Base'], "'Moon/Base' is not an IANA zone"),
+        (['add', 'x', 'no.task', '--every', '5'], "No task named 'no.task' is registered"),
+        (['add', 'x', 'task.ping', '--every', '5', '--at', '2030-01-01T00:00:00+00:00'], 'not --every and --at'),
+        (['add', 'x', 'task.ping'], 'Give when to run'),
+        (['add', 'x', 'task.ping', '--at', 'tomorrow'], "--at 'tomorrow' is not an ISO date-time"),
+        (['add', 'x', 'task.ping', '--every', '5', '--args', '{'], '--args is not valid JSON'),
+        (['enable', '424242'], 'No schedule has id 424242.'),
+        (['runs', '424242'], 'No schedule has id 424242.'),
+    ],
+)
+def test_schedule_errors_are_one_sentence_and_exit_1(args: list[str], message: str) -> None:
+    assert_one_sentence_error(fba('schedule', *args), message)
+
+
+def test_schedule_preview_prints_utc_and_local_times() -> None:
+    done = fba('schedule', 'preview', '--cron', '0 9 * * mon', '--tz', 'America/New_York', '--count', '3')
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and all(re.search(r'T09:00:00-0[45]:00$', line) for line in lines)
+
+
+@pytest.mark.broker
+def test_schedule_run_now_sends_and_runs_lists_it(celery_app: Any, private_queue: str) -> None:
+    probe = QueueProbe(celery_app, private_queue)
+    try:
+        pk = added_id(
+            fba('schedule', 'add', 'daily', 'task.ping', '--cron', '0 3 * * *', '--queue', private_queue).stdout
+        )
+        done = fba('schedule', 'run-now', str(pk))
+        assert done.returncode == 0, done.stderr
+        task_id = done.stdout.strip()
+        wait_for(lambda: probe.ids() == [task_id], timeout=30, what='the run-now message')
+        runs = fba('schedule', 'runs', str(pk))
+        assert task_id in runs.stdout and 'manual' in runs.stdout
+    finally:
+        probe.close()

@@ -1,0 +1,195 @@
+"""`DatabaseScheduler.tick()` in this process, on the real PostgreSQL and broker: what it sends and stores.
+
+Rows are made due by moving next_run_at into the past in SQL (an edit of
+next_run_at alone is taken as is), so no test waits for a clock.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from backend.app.task.utils.schedule_plan import slot_task_id
+from backend.app.task.utils.schedulers import DatabaseScheduler
+from tests.support.beat import QueueProbe
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.broker
+
+COLUMNS = ('name', 'task', 'kind', 'interval_every', 'interval_period', 'crontab', 'clocked_at', 'timezone', 'queue')
+
+
+@pytest.fixture
+def scheduler(celery_app: Any) -> Iterator[DatabaseScheduler]:
+    """Lazy: no code sync, so only the rows a test writes exist."""
+    scheduler = DatabaseScheduler(app=celery_app, max_interval=0.05, lazy=True)
+    yield scheduler
+    scheduler.close()
+
+
+def add(pg: psycopg.Connection, queue: str, due_ago: float, **values: Any) -> int:
+    """Insert a planned schedule due `due_ago` seconds ago (every 60 s unless told otherwise)."""
+    row = {'name': f's{datetime.now().timestamp()}', 'task': 'task.ping', 'kind': 'interval', 'interval_every': 60}
+    row.update(interval_period='seconds', timezone='UTC', queue=queue, **values)
+    names = ', '.join(row)
+    marks = ', '.join(f'%({key})s' for key in row)
+    found = pg.execute(
+        f'INSERT INTO task_schedule ({names}, version, planned_version, next_run_at) '
+        f'VALUES ({marks}, 1, 1, now() - make_interval(secs => {due_ago})) RETURNING id',
+        row,
+    ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def schedule(pg: psycopg.Connection, pk: int) -> dict[str, Any]:
+    with pg.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        found = cur.execute('SELECT * FROM task_schedule WHERE id = %s', (pk,)).fetchone()
+    assert found is not None
+    return found
+
+
+def runs(pg: psycopg.Connection, pk: int) -> list[tuple[datetime, str, datetime | None]]:
+    query = 'SELECT scheduled_for, task_id, dispatched_at FROM task_schedule_run WHERE schedule_id = %s ORDER BY 1'
+    return pg.execute(query, (pk,)).fetchall()
+
+
+def test_tick_sends_every_due_row_in_the_same_tick(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given 1,200 schedules due now (more than one claim batch)
+    ids = [add(pg, private_queue, 0.5, name=f'bulk-{n}') for n in range(1200)]
+    # When beat ticks once
+    scheduler.tick()
+    # Then each was sent once, with its slot's task id, and moved one period on
+    expected = {slot_task_id(pk, schedule_at) for pk in ids for schedule_at, _, _ in runs(pg, pk)}
+    wait_for(lambda: len(probe.ids()) >= 1200, timeout=60, what='1,200 messages')
+    assert sorted(probe.ids()) == sorted(expected) and len(expected) == 1200
+    row = schedule(pg, ids[0])
+    assert row['total_run_count'] == 1 and row['next_run_at'] > datetime.now(UTC) + timedelta(seconds=50)
+
+
+def test_tick_disables_a_one_off_after_its_run(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    pk = add(pg, private_queue, 1, one_off=True)
+    scheduler.tick()
+    scheduler.tick()
+    row = schedule(pg, pk)
+    assert (row['enabled'], row['next_run_at'], row['total_run_count']) == (False, None, 1)
+    wait_for(lambda: len(probe.ids()) == 1, timeout=30, what='the one-off message')
+
+
+def test_tick_runs_a_clocked_schedule_once(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    pk = add(pg, private_queue, 1, kind='clocked', interval_every=None, clocked_at=datetime.now(UTC))
+    scheduler.tick()
+    assert schedule(pg, pk)['next_run_at'] is None and len(runs(pg, pk)) == 1
+
+
+def test_tick_stops_at_max_runs_and_end_at(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given two schedules behind by ten minutes that catch up: one allows 3 runs, one ended 5 minutes ago
+    capped = add(pg, private_queue, 600, max_runs=3, misfire_policy='catch_up')
+    ended = add(pg, private_queue, 600, misfire_policy='catch_up', end_at=datetime.now(UTC) - timedelta(seconds=290))
+    # When beat ticks
+    scheduler.tick()
+    # Then the first ran 3 times and the second only for slots before end_at; neither runs again
+    assert (len(runs(pg, capped)), schedule(pg, capped)['next_run_at']) == (3, None)
+    assert (len(runs(pg, ended)), schedule(pg, ended)['next_run_at']) == (6, None)
+    wait_for(lambda: len(probe.ids()) == 9, timeout=30, what='nine messages')
+
+
+def test_tick_applies_each_misfire_policy_after_downtime(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given three minute-schedules whose beat was down for ten minutes (grace 30 s)
+    policies = {
+        policy: add(pg, private_queue, 600, misfire_policy=policy, misfire_grace_seconds=30)
+        for policy in ('skip', 'coalesce', 'catch_up')
+    }
+    for pk in policies.values():
+        pg.execute('UPDATE task_schedule SET interval_every = 60 WHERE id = %s', (pk,))  # unchanged: no re-plan
+    # When beat comes back
+    scheduler.tick()
+    # Then skip sends nothing, coalesce once, catch_up every missed slot; all move to the next future slot
+    counts = {policy: len(runs(pg, pk)) for policy, pk in policies.items()}
+    assert counts == {'skip': 0, 'coalesce': 1, 'catch_up': 11}
+    for pk in policies.values():
+        assert schedule(pg, pk)['next_run_at'] > datetime.now(UTC)
+    wait_for(lambda: len(probe.ids()) == 12, timeout=30, what='twelve messages')
+
+
+def test_tick_leaves_disabled_schedules_alone(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    pk = add(pg, private_queue, 5, enabled=False)
+    scheduler.tick()
+    assert runs(pg, pk) == [] and probe.ids() == []
+
+
+def test_tick_replans_rows_edited_in_sql_and_refuses_unknown_tasks(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given two planned schedules far in the future
+    good, bad = add(pg, private_queue, -3600), add(pg, private_queue, -3600)
+    # When one gets a new crontab and the other an unregistered task, in SQL
+    pg.execute("UPDATE task_schedule SET kind = 'crontab', crontab = '*/5 * * * *' WHERE id = %s", (good,))
+    pg.execute("UPDATE task_schedule SET task = 'no.such_task' WHERE id = %s", (bad,))
+    scheduler.tick()
+    # Then beat planned the first from its crontab and parked the second
+    row = schedule(pg, good)
+    assert row['version'] == row['planned_version'] == 2
+    assert row['next_run_at'].minute % 5 == 0 and row['next_run_at'] - datetime.now(UTC) <= timedelta(minutes=5)
+    assert schedule(pg, bad)['next_run_at'] is None
+
+
+def test_tick_resends_a_slot_whose_beat_died_before_sending(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given a slot claimed two minutes ago but never confirmed by the broker
+    pk = add(pg, private_queue, -3600)
+    slot = datetime.now(UTC) - timedelta(minutes=2)
+    pg.execute(
+        'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at) '
+        "VALUES (%s, %s, %s, now() - interval '2 minutes')",
+        (pk, slot, slot_task_id(pk, slot)),
+    )
+    # When beat polls
+    scheduler.tick()
+    # Then it is sent with the slot's own task id and marked dispatched
+    wait_for(lambda: probe.ids() == [slot_task_id(pk, slot)], timeout=30, what='the resent slot')
+    assert runs(pg, pk)[0][2] is not None
+
+
+def test_beat_start_refuses_a_code_schedule_that_cannot_run(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.app.task.tasks.beat import CODE_SCHEDULES
+
+    monkeypatch.setitem(CODE_SCHEDULES, 'broken', {'task': 'task.ping', 'schedule': '61 * * * *'})
+    with pytest.raises(SystemExit, match=r"beat\.py: Crontab minute field '61'"):
+        DatabaseScheduler(app=celery_app, max_interval=0.05)
+
+
+def test_tick_deletes_sent_runs_past_the_retention_but_keeps_unsent_ones(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given three runs: sent 40 days ago, sent yesterday, and claimed 40 days ago but never sent
+    pk = add(pg, private_queue, -3600)
+    for days, sent in ((40, True), (1, True), (40, False)):
+        slot = datetime.now(UTC) - timedelta(days=days, seconds=int(sent))
+        pg.execute(
+            'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at, dispatched_at) '
+            'VALUES (%s, %s, %s, %s, %s)',
+            (pk, slot, slot_task_id(pk, slot), slot, slot if sent else None),
+        )
+    # When beat polls (retention 30 days)
+    scheduler.tick()
+    # Then only the run sent 40 days ago is gone; the unsent one was sent now and stays
+    left = runs(pg, pk)
+    assert len(left) == 2
+    assert all(dispatched is not None for _, _, dispatched in left)
+    assert min(slot for slot, _, _ in left) < datetime.now(UTC) - timedelta(days=39)

@@ -1,0 +1,92 @@
+"""Tasks only the reliability tests load (`celery worker --include tests.support.reliability_tasks`).
+
+Each writes what it did to `test_reliability_log` (created by the `reliability_log` fixture), so a test reads
+the real effects from PostgreSQL instead of trusting the worker's word.
+"""
+
+import os
+import time
+from typing import Any
+
+import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
+
+from backend.app.task.tasks.base import task
+from backend.app.task.utils.pg_connection import ThreadConnection
+from backend.app.task.utils.retry import RetryPolicy
+
+LOG_TABLE = 'test_reliability_log'
+FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.5, backoff_cap=5, jitter=False)
+_conn = ThreadConnection()
+
+
+def note(run: str, task_id: str | None, value: str) -> None:
+    try:
+        _conn.get().execute(
+            f'INSERT INTO {LOG_TABLE} (run, task_id, value, pid) VALUES (%s, %s, %s, %s)',
+            [run, task_id, value, os.getpid()],
+        )
+    except psycopg.OperationalError:
+        _conn.reset()  # PostgreSQL restarted: the retry opens a new connection
+        raise
+
+
+def logged_for(run: str) -> list[tuple[Any, ...]]:
+    return (
+        _conn.get()
+        .execute(f'SELECT task_id, value, pid, at FROM {LOG_TABLE} WHERE run = %s ORDER BY id', [run])
+        .fetchall()
+    )
+
+
+@task(name='reliability.flaky', bind=True, retry_policy=FAST_RETRIES)
+def flaky(self: Any, run: str, fail_times: int) -> int:
+    """Fails with ConnectionError (retryable by default) on its first `fail_times` attempts."""
+    note(run, self.request.id, f'attempt {self.request.retries}')
+    if self.request.retries < fail_times:
+        raise ConnectionError(f'attempt {self.request.retries} failed')
+    return self.request.retries
+
+
+@task(name='reliability.priority_of_attempts', bind=True, retry_policy=FAST_RETRIES)
+def priority_of_attempts(self: Any, run: str) -> list[int]:
+    """Fails once; returns the broker priority of both attempts' messages (a retry must keep the first)."""
+    note(run, self.request.id, str(self.request.delivery_info.get('priority')))
+    if self.request.retries == 0:
+        raise ConnectionError('once')
+    return [int(value) for _, value, _, _ in logged_for(run)]
+
+
+@task(name='reliability.broken', bind=True, retry_policy=FAST_RETRIES)
+def broken(self: Any, run: str, password: str) -> None:
+    """Fails with KeyError, which is not retryable: straight to the dead-letter store."""
+    note(run, self.request.id, f'attempt {self.request.retries}')
+    raise KeyError('no such account')
+
+
+@task(name='reliability.record', bind=True)
+def record(self: Any, run: str, seconds: float = 0.0) -> None:
+    """Writes its id (once per execution, so duplicates show), after holding its slot for `seconds`."""
+    time.sleep(seconds)
+    note(run, self.request.id, 'ran')
+
+
+@task(name='reliability.soft_limited', bind=True, soft_time_limit=1, time_limit=30)
+def soft_limited(self: Any, run: str) -> str:
+    """Overruns its soft limit and cleans up when told to."""
+    try:
+        time.sleep(20)
+    except SoftTimeLimitExceeded:
+        note(run, self.request.id, 'cleaned up')
+        return 'cleaned up'
+    return 'not interrupted'
+
+
+@task(name='reliability.hard_limited', bind=True, soft_time_limit=1, time_limit=2)
+def hard_limited(self: Any, run: str) -> None:
+    """Ignores its soft limit and overruns its hard limit: the child is killed."""
+    note(run, self.request.id, 'started')
+    try:
+        time.sleep(20)
+    except SoftTimeLimitExceeded:
+        time.sleep(20)
