@@ -7,7 +7,6 @@ broker; examples per operation are capped so the run stays within a minute or tw
 import os
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -24,7 +23,6 @@ schema.config.update(headers={'Authorization': f'Bearer {TOKEN}'})
 schema.config.phases.update(phases=['examples', 'coverage', 'fuzzing'])
 
 
-@pytest.mark.broker
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_within_its_schema(case: Any, worker: WorkerProcess) -> None:

@@ -103,7 +103,6 @@ def stack(
             spawned.stop()
 
 
-@pytest.mark.broker
 def test_compose_every_fba_service_passes_its_own_health_check(
     stack: dict[str, tuple[LocalService, Spawned]],
 ) -> None:
@@ -115,7 +114,6 @@ def test_compose_every_fba_service_passes_its_own_health_check(
         assert healthy_once(local, spawned.log_path.parent), name
 
 
-@pytest.mark.broker
 def test_compose_flower_answers_with_its_login_only(stack: dict[str, tuple[LocalService, Spawned]]) -> None:
     local, _ = stack['fba_celery_flower']
     url = f'http://127.0.0.1:{local.ports["8555"]}/tasks'
@@ -124,7 +122,6 @@ def test_compose_flower_answers_with_its_login_only(stack: dict[str, tuple[Local
     assert http_status(url, login) == 200
 
 
-@pytest.mark.broker
 def test_compose_workers_consume_their_own_queues(
     stack: dict[str, tuple[LocalService, Spawned]], celery_app: Any
 ) -> None:
@@ -133,7 +130,6 @@ def test_compose_workers_consume_their_own_queues(
     assert result.backend.get_task_meta(result.id).get('worker', '').startswith('payment@')
 
 
-@pytest.mark.broker
 def test_compose_worker_serves_metrics(stack: dict[str, tuple[LocalService, Spawned]]) -> None:
     local, _ = stack['fba_celery_worker']
     assert http_status(f'http://127.0.0.1:{local.ports["9808"]}/metrics') == 200

@@ -11,8 +11,6 @@ import pytest
 from tests.support.processes import Spawned, free_port, http_status, spawn, wait_for_http
 from tests.support.wait import wait_for
 
-pytestmark = pytest.mark.broker
-
 LOGIN = 'admin:flower-test-Secret-42'
 FBA = [sys.executable, '-m', 'backend.cli']
 

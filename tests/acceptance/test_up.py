@@ -6,12 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.processes import descendants, free_port, http_status, live_in_groups, spawn
 from tests.support.wait import wait_for
-
-pytestmark = pytest.mark.broker
 
 PARTS = ('api', 'worker', 'beat', 'flower')
 

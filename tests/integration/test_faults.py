@@ -175,6 +175,7 @@ def test_beat_reconnects_by_itself_after_a_rabbitmq_restart(
         'CELERY_RABBITMQ_VHOST': '/',
         'TASK_BEAT_POLL_SECONDS': '1',
         'TASK_BEAT_MAX_LOOP_INTERVAL': '1',
+        'TASK_BEAT_REDISPATCH_SECONDS': '3',
     }
     pg.execute('DELETE FROM task_schedule')
     added = subprocess.run(
