@@ -39,12 +39,11 @@ class Stack:
 
     def commands(self) -> dict[str, list[str]]:
         fba = [sys.executable, '-m', 'backend.cli']
-        dev = [] if self.settings.FLOWER_BASIC_AUTH else ['--dev']
         return {
             'api': [*fba, 'api', '--port', str(self.api_port)],
             'worker': [*fba, 'worker', '--hostname', self.worker_node],
             'beat': [*fba, 'beat', '--hostname', self.beat_node],
-            'flower': [*fba, 'flower', '--port', str(self.flower_port), *dev],
+            'flower': [*fba, 'flower', '--port', str(self.flower_port)],
         }
 
     def status_when_ready(self) -> Table | None:
@@ -61,12 +60,11 @@ class Stack:
         inspect = celery_app.control.inspect(destination=[self.worker_node], timeout=PROBE_TIMEOUT)
         queues: list[dict[str, Any]] = (inspect.active_queues() or {}).get(self.worker_node, [])
         tasks: list[str] = (inspect.registered() or {}).get(self.worker_node, [])
-        login = 'login FLOWER_BASIC_AUTH' if self.settings.FLOWER_BASIC_AUTH else 'no login (--dev)'
         table = Table(title='fba up: all parts answer', title_justify='left')
         for heading in ('part', 'where', 'details'):
             table.add_column(heading)
         table.add_row('api', self.api_url, f'docs {self.api_url}/docs')
-        table.add_row('flower', self.flower_url, login)
+        table.add_row('flower', self.flower_url, 'login FLOWER_BASIC_AUTH')
         table.add_row('worker', self.worker_node, f'queues {", ".join(q["name"] for q in queues)}')
         table.add_row('', '', f'{len(tasks)} tasks: {", ".join(sorted(tasks))}')
         table.add_row('beat', self.beat_node, 'answers ping while it ticks')

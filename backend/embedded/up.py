@@ -81,6 +81,7 @@ def services_for_up(*, embedded: bool) -> Iterator[None]:
         embedded = True
     if not embedded:
         migrate.upgrade()
+        _apply(_development_credentials())
         yield
         return
     with _sigterm_unwinds(), embedded_servers() as environ:
