@@ -5,7 +5,6 @@ here, so neither the API nor the CLI can show a secret by forgetting to.
 """
 
 import asyncio
-import inspect
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from backend.app.task.model.dead_letter import TaskDeadLetter
 from backend.app.task.schema.dead_letter import DeadLetterFilter, GetDeadLetterDetail
 from backend.app.task.utils.dispatch import default_app, publish
 from backend.app.task.utils.redact import MASK, redact, redact_call
+from backend.app.task.utils.signature import parameter_names
 
 
 async def get_list(
@@ -80,11 +80,7 @@ def _where(filters: DeadLetterFilter) -> list[ColumnElement[bool]]:
 
 
 def _param_names(task_name: str | None) -> list[str]:
-    task = default_app().tasks.get(task_name) if task_name else None
-    try:
-        return list(inspect.signature(task.run).parameters) if task is not None else []
-    except (TypeError, ValueError):
-        return []
+    return parameter_names(default_app().tasks.get(task_name) if task_name else None)
 
 
 def _shown_body(body: str | None) -> str | None:

@@ -1,6 +1,5 @@
 """Registered tasks: list them, check and send calls, read and revoke results."""
 
-import functools
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +11,7 @@ from backend.app.task.errors import InvalidTaskArguments, TaskNotRegistered
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
 from backend.app.task.utils.dispatch import publish, publish_many
 from backend.app.task.utils.redact import redact, redact_call
+from backend.app.task.utils.signature import parameter_names, task_signature
 
 
 def _user_tasks(app: Celery) -> dict[str, Task]:
@@ -42,16 +42,10 @@ def describe(task: Task) -> GetTaskDetail:
     )
 
 
-@functools.cache
-def _signature(task: Task) -> inspect.Signature:
-    """A task's call signature, worked out once: a batch checks thousands of calls against it."""
-    return inspect.signature(task.run)
-
-
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
     """Refuse a call the task could not accept, naming the offending field."""
     try:
-        _signature(task).bind(*args, **kwargs)
+        task_signature(task).bind(*args, **kwargs)
     except TypeError as error:
         raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {error}.') from None
     payload = getattr(task, 'payload', None)
@@ -115,8 +109,7 @@ def _shown_call(app: Celery, meta: dict[str, Any]) -> tuple[list[Any] | None, di
     if args is None and kwargs is None:
         return None, None
     task = app.tasks.get(meta.get('name') or '')
-    names = list(inspect.signature(task.run).parameters) if task is not None else []
-    return redact_call(names, args or [], kwargs or {})
+    return redact_call(parameter_names(task), args or [], kwargs or {})
 
 
 def revoke(app: Celery, task_id: str, *, terminate: bool) -> None:

@@ -1,6 +1,5 @@
 """One structured log line per task start, success (with run time) and failure, secrets masked."""
 
-import inspect
 import logging
 from typing import Any
 
@@ -9,20 +8,14 @@ from celery import Task
 
 from backend.app.task.utils.hooks.base import TaskHook, run_time
 from backend.app.task.utils.redact import redact_call
+from backend.app.task.utils.signature import parameter_names
 
 logger = logging.getLogger('fba.task')
 
 
-def _param_names(task: Task) -> list[str]:
-    try:
-        return list(inspect.signature(task.run).parameters)
-    except (TypeError, ValueError):
-        return []
-
-
 class LoggingHook(TaskHook):
     def on_start(self, task: Task, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
-        shown_args, shown_kwargs = redact_call(_param_names(task), args, kwargs)
+        shown_args, shown_kwargs = redact_call(parameter_names(task), args, kwargs)
         logger.info(
             'event=task.started task=%s id=%s args=%s kwargs=%s',
             task.name,
