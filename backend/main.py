@@ -11,6 +11,7 @@ from backend.app.task.api import metrics
 from backend.app.task.api.errors import register_error_handlers
 from backend.app.task.api.request_guard import RequestGuard
 from backend.app.task.api.router import api_router
+from backend.app.task.utils.dispatch import default_app
 from backend.core.conf import Settings, get_settings
 from backend.database.db import dispose_async_engine
 
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None, celery: Celery | None = None) -
     """The API over `celery` (default: the process's Celery app); settings give tokens and size limits."""
     settings = settings or get_settings()
     if celery is None:
-        from backend.app.task.celery import celery_app as celery
+        celery = default_app()
     app = FastAPI(title='fba tasks', version='0.1.0', lifespan=lifespan)
     app.state.settings = settings
     app.state.celery = celery

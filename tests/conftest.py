@@ -90,9 +90,9 @@ def test_run() -> TestRun:
 
 @pytest.fixture(scope='session')
 def celery_app() -> Any:
-    from backend.app.task.celery import celery_app
+    from backend.app.task.utils.dispatch import default_app
 
-    return celery_app
+    return default_app()
 
 
 @pytest.fixture(scope='session')

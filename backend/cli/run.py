@@ -1,5 +1,7 @@
 """Long-running processes: `fba worker`, `beat`, `flower`, `api` and `up` (all of them at once)."""
 
+import os
+import sys
 from typing import Any
 
 import typer
@@ -70,8 +72,9 @@ def beat(
     hostname: str | None = typer.Option(None, '--hostname', '-n', help='Node name for ping, e.g. celerybeat@%h'),
 ) -> None:
     """Run the scheduler; it answers `celery inspect ping` while it keeps ticking (a health check)."""
-    argv = ['beat', f'--loglevel={loglevel}', '--enable-remote-control']
-    _celery().start(argv + ([f'--hostname={hostname}'] if hostname else []))
+    # Replaced by a lean process: this one has imported the whole command line.
+    argv = [sys.executable, '-m', 'backend.cli.beat_process', f'--loglevel={loglevel}', '--remote-control']
+    os.execv(sys.executable, argv + ([f'--hostname={hostname}'] if hostname else []))
 
 
 def flower(

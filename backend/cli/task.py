@@ -19,9 +19,9 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _celery() -> Any:
-    from backend.app.task.celery import celery_app
+    from backend.app.task.utils.dispatch import default_app
 
-    return celery_app
+    return default_app()
 
 
 def parse_json(option: str, text: str, expected: type) -> Any:

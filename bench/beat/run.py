@@ -1,6 +1,7 @@
 """Beat with 100,000 schedules: ours beside sqlalchemy-celery-beat and celery-redbeat, measured in the same run.
 
-Each scheduler runs as `celery -A bench.beat.apps:app beat -S <scheduler>` on the
+Each scheduler runs as `python -m backend.cli.beat_process -A bench.beat.apps:app -S <scheduler>` (what
+`fba beat` runs: Celery's `app.Beat` without its command line) on the
 same broker, PostgreSQL and Redis, with N interval schedules (none due) plus one
 probe due at start, and publishes to a queue this script reads. Figures:
 start-up to first tick (launch -> the probe's message), idle CPU, peak RSS,

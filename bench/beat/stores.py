@@ -31,7 +31,7 @@ class Store:
         self.queue = f'bench-beat-{uuid.uuid4().hex[:8]}'
 
     def argv(self) -> list[str]:
-        return [sys.executable, '-m', 'celery', '-A', APP, 'beat', '--loglevel=INFO', '-S', self.scheduler]
+        return [sys.executable, '-m', 'backend.cli.beat_process', '-A', APP, '-S', self.scheduler]
 
     def populate(self, count: int) -> None:
         """`count` hourly schedules none of which is due for 10 minutes, plus a probe due now."""

@@ -159,8 +159,12 @@ def test_fba_beat_syncs_code_schedules_and_disables_removed_ones(
     )
     # When `fba beat` starts
     make_beat([sys.executable, '-m', 'backend.cli', 'beat'])
-    # Then the daily result cleanup is there, from code, and the removed one is disabled
-    found = pg.execute('SELECT name, source, enabled, next_run_at IS NOT NULL FROM task_schedule').fetchall()
-    rows = {name: rest for name, *rest in found}
-    assert rows['celery.backend_cleanup'] == ['code', True, True]
-    assert rows['gone-from-code'] == ['code', False, False]
+
+    # Then the daily result cleanup is there, from code, and the removed one is disabled (one transaction)
+    def rows() -> dict[str, list[object]]:
+        found = pg.execute('SELECT name, source, enabled, next_run_at IS NOT NULL FROM task_schedule')
+        return {name: rest for name, *rest in found}
+
+    wait_for(lambda: 'celery.backend_cleanup' in rows(), timeout=30, what='the code schedules to be synced')
+    assert rows()['celery.backend_cleanup'] == ['code', True, True]
+    assert rows()['gone-from-code'] == ['code', False, False]

@@ -4,6 +4,7 @@ Rows are made due by moving next_run_at into the past in SQL (an edit of
 next_run_at alone is taken as is), so no test waits for a clock.
 """
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from backend.app.task.utils import beat_setup
 from backend.app.task.utils.schedule_plan import slot_task_id
 from backend.app.task.utils.schedulers import DatabaseScheduler
 from tests.support.beat import QueueProbe
@@ -166,30 +168,22 @@ def test_tick_resends_a_slot_whose_beat_died_before_sending(
     assert runs(pg, pk)[0][2] is not None
 
 
-def test_beat_start_refuses_a_code_schedule_that_cannot_run(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_beat_setup_refuses_a_code_schedule_that_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     from backend.app.task.tasks.beat import CODE_SCHEDULES
 
     monkeypatch.setitem(CODE_SCHEDULES, 'broken', {'task': 'task.ping', 'schedule': '61 * * * *'})
     with pytest.raises(SystemExit, match=r"beat\.py: Crontab minute field '61'"):
-        DatabaseScheduler(app=celery_app, max_interval=0.05)
+        beat_setup.main()
 
 
-def test_tick_deletes_sent_runs_past_the_retention_but_keeps_unsent_ones(
-    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
-) -> None:
-    # Given three runs: sent 40 days ago, sent yesterday, and claimed 40 days ago but never sent
-    pk = add(pg, private_queue, -3600)
-    for days, sent in ((40, True), (1, True), (40, False)):
-        slot = datetime.now(UTC) - timedelta(days=days, seconds=int(sent))
-        pg.execute(
-            'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at, dispatched_at) '
-            'VALUES (%s, %s, %s, %s, %s)',
-            (pk, slot, slot_task_id(pk, slot), slot, slot if sent else None),
-        )
-    # When beat polls (retention 30 days)
-    scheduler.tick()
-    # Then only the run sent 40 days ago is gone; the unsent one was sent now and stays
-    left = runs(pg, pk)
-    assert len(left) == 2
-    assert all(dispatched is not None for _, _, dispatched in left)
-    assert min(slot for slot, _, _ in left) < datetime.now(UTC) - timedelta(days=39)
+def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a start-up child that fails the way beat_setup.main() does
+    sentence = 'Code schedules of backend/app/task/tasks/beat.py: no task named nope is registered.'
+    monkeypatch.setattr(beat_setup, 'COMMAND', [sys.executable, '-c', f'raise SystemExit({sentence!r})'])
+    scheduler = DatabaseScheduler(app=celery_app, max_interval=0.05)
+    # When beat ticks (tick() returns 0.0) until the child is done, then Celery's loop closes it
+    with pytest.raises(SystemExit):
+        wait_for(lambda: bool(scheduler.tick()), timeout=30, what='the setup child to fail')
+    # Then closing raises the child's sentence again, which becomes beat's exit status and last line
+    with pytest.raises(SystemExit, match='no task named nope'):
+        scheduler.close()

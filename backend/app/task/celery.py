@@ -1,20 +1,21 @@
 """The Celery app: `celery -A backend.app.task.celery:celery_app worker` starts a worker from here.
 
 `create_celery_app` builds an app from settings; the module's one global is the
-app it returns for the process's settings.
+app it returns for the process's settings. Importing this module stays light
+(no task modules, no hooks), because beat and Flower import it too: a worker
+imports the drop-in task modules when it starts (`celeryd_init`), and code that
+needs the registry gets the app from `dispatch.default_app()`.
 """
 
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
+from celery.signals import before_task_publish, celeryd_init, worker_process_shutdown, worker_shutdown
 
-from backend.app.task.utils.discovery import discover_task_modules, import_task_modules
+from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
 from backend.app.task.utils.hooks.base import TaskHook
-from backend.app.task.utils.hooks.dead_letter import DeadLetterHook
-from backend.app.task.utils.hooks.logging import LoggingHook
-from backend.app.task.utils.hooks.metrics import MetricsHook
 from backend.app.task.utils.queues import invert_priority_for_redis, queue_config, redis_priority_options
 from backend.core.conf import Settings, get_settings, undo_celery_cli_broker_echo
 
@@ -27,7 +28,21 @@ BEAT_SCHEDULER = 'backend.app.task.utils.schedulers:DatabaseScheduler'
 class TaskApp(Celery):
     """A Celery app that carries the hooks every `TaskBase` task runs."""
 
-    hooks: list[TaskHook]
+    @cached_property
+    def hooks(self) -> list[TaskHook]:
+        """Built on the first task run, so processes that run no task never import them."""
+        from backend.app.task.utils.hooks.dead_letter import DeadLetterHook
+        from backend.app.task.utils.hooks.logging import LoggingHook
+        from backend.app.task.utils.hooks.metrics import MetricsHook
+
+        return [LoggingHook(), MetricsHook(), DeadLetterHook()]
+
+
+def _prepare_worker(instance: Any = None, **_: Any) -> None:
+    """A worker needs its tasks, and its hooks' signal receivers (received count), before the first message."""
+    load_task_modules()
+    if isinstance(instance.app, TaskApp):
+        _ = instance.app.hooks
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
@@ -81,8 +96,7 @@ def create_celery_app(settings: Settings | None = None) -> TaskApp:
     settings = settings or get_settings()
     app = TaskApp('fba', task_cls='backend.app.task.tasks.base:TaskBase')
     app.conf.update(celery_config(settings))
-    app.hooks = [LoggingHook(), MetricsHook(), DeadLetterHook()]
-    import_task_modules(discover_task_modules())
+    celeryd_init.connect(_prepare_worker, weak=False, dispatch_uid='fba.prepare_worker')
     worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
     worker_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.worker')
     if settings.CELERY_BROKER == 'redis':

@@ -1,5 +1,11 @@
-"""Finds the drop-in task modules: `tasks.py` in every package directly under `tasks/`."""
+"""Finds the drop-in task modules: `tasks.py` in every package directly under `tasks/`.
 
+They are imported only by the processes that need the task registry (workers,
+the API, the CLI's task commands, beat's start-up child), never by beat
+itself, so a task module's own imports cost beat nothing.
+"""
+
+import functools
 import importlib
 import importlib.util
 import pkgutil
@@ -21,6 +27,12 @@ def discover_task_modules() -> list[str]:
         if importlib.util.find_spec(candidate) is not None:
             names.append(candidate)
     return sorted(names)
+
+
+@functools.cache
+def load_task_modules() -> None:
+    """Import every drop-in task module once per process; their tasks join every app at finalize."""
+    import_task_modules(discover_task_modules())
 
 
 def import_task_modules(names: list[str]) -> None:

@@ -30,9 +30,11 @@ EMBED = {'callbacks': None, 'errbacks': None, 'chain': None, 'chord': None}
 
 
 def default_app() -> Celery:
-    """The process's Celery app, for services, which must not import it themselves."""
+    """The process's Celery app with the drop-in task modules imported, for code that needs the registry."""
     from backend.app.task.celery import celery_app
+    from backend.app.task.utils.discovery import load_task_modules
 
+    load_task_modules()
     return celery_app
 
 
@@ -49,7 +51,11 @@ def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **o
 
 
 def publish_many(
-    app: Celery, name: str, calls: Sequence[tuple[list[Any], dict[str, Any]]], **options: Any
+    app: Celery,
+    name: str,
+    calls: Sequence[tuple[list[Any], dict[str, Any]]],
+    task_ids: Sequence[str] | None = None,
+    **options: Any,
 ) -> list[str]:
     """Send many calls of one task over one connection and producer; ids return once the broker has all of them.
 
@@ -63,7 +69,7 @@ def publish_many(
     if not calls:
         return []
     route = app.amqp.router.route(dict(options), name)
-    queue = route['queue']
+    queue, routing_key = route['queue'], route.get('routing_key') or route['queue'].routing_key
     template, properties, _, _ = app.amqp.as_task_v2(
         '', name, countdown=options.get('countdown'), eta=options.get('eta'), expires=options.get('expires')
     )
@@ -73,7 +79,7 @@ def publish_many(
         sender=name,
         body=None,
         exchange=queue.exchange.name,
-        routing_key=queue.routing_key,
+        routing_key=routing_key,
         declare=[queue],
         headers=template,
         properties=properties,
@@ -81,14 +87,14 @@ def publish_many(
     )
     # Unset headers read as None by the worker anyway; leaving them out makes each message cheaper to encode.
     headers = {key: value for key, value in template.items() if value is not None}
-    ids = [uuid() for _ in calls]
+    ids = list(task_ids) if task_ids is not None else [uuid() for _ in calls]
     transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
     sent = 0
     try:
         with app.connection_for_write(transport_options=transport_options) as connection:
             producer = connection.Producer()
             maybe_declare(queue, producer.channel)
-            send = _sender(app, connection, producer, queue, properties, properties['priority'])
+            send = _sender(app, connection, producer, queue, routing_key, properties)
             confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
             for start in range(0, len(calls), CONFIRM_WINDOW):
                 window = range(start, min(start + CONFIRM_WINDOW, len(calls)))
@@ -121,10 +127,10 @@ def publish_many(
 
 
 def _sender(
-    app: Celery, connection: Any, producer: Any, queue: Any, properties: dict[str, Any], priority: int | None
+    app: Celery, connection: Any, producer: Any, queue: Any, routing_key: str, properties: dict[str, Any]
 ) -> Callable[[str, dict[str, Any], str], None]:
     """One message's send: straight onto the AMQP channel for RabbitMQ, through the kombu producer otherwise."""
-    exchange, routing_key = queue.exchange.name, queue.routing_key
+    exchange, priority = queue.exchange.name, properties['priority']
     delivery_mode = maybe_delivery_mode(queue.exchange.delivery_mode or app.conf.task_default_delivery_mode)
     if connection.transport.driver_type == 'amqp':
         channel = producer.channel
@@ -222,27 +228,24 @@ def _repr(value: Any) -> str:
 
 
 def publish_each(app: Celery, calls: Sequence[tuple[str, list[Any], dict[str, Any], dict[str, Any]]]) -> None:
-    """Send (name, args, kwargs, options) calls, each with its own options (task_id, queue, ...), over one
-    producer; on RabbitMQ the publisher confirms are awaited once for the whole batch, not once per message.
+    """Send (name, args, kwargs, options) calls, each with its own task id in `options`.
 
-    Used by beat, whose due slots are of different tasks with ids of their own. On a broker failure nothing
-    is known to be sent: the caller sends the batch again later (with the same task ids).
+    Used by beat, whose due slots carry ids of their own: calls of the same task
+    and options go out together through `publish_many`. On a broker failure
+    nothing is known to be sent: the caller sends the batch again later (with
+    the same task ids).
     """
-    if not calls:
-        return
-    transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
+    groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[tuple[list[Any], dict[str, Any], str]]] = {}
+    for name, args, kwargs, options in calls:
+        shared = tuple(sorted((key, value) for key, value in options.items() if key != 'task_id'))
+        groups.setdefault((name, shared), []).append((args, kwargs, options['task_id']))
     try:
-        with app.connection_for_write(transport_options=transport_options) as connection:
-            producer = connection.Producer()
-            confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
-            with producer.batch(max_size=CONFIRM_WINDOW):
-                for name, args, kwargs, options in calls:
-                    app.send_task(name, args=args, kwargs=kwargs, producer=producer, retry=False, **options)
-            if confirms is not None:
-                confirms.wait_for(len(calls))
-    except (OperationalError, ConnectionError, TimeoutError, MessageNacked) as error:
+        for (name, shared), group in groups.items():
+            calls_of_group = [(args, kwargs) for args, kwargs, _ in group]
+            publish_many(app, name, calls_of_group, [task_id for _, _, task_id in group], **dict(shared))
+    except BrokerUnavailable as error:
         raise BrokerUnavailable(
-            f'The broker did not confirm {len(calls)} scheduled calls: {type(error).__name__}. They will be sent again.'
+            f'The broker did not confirm {len(calls)} scheduled calls ({error.message}). They will be sent again.'
         ) from error
 
 

@@ -12,8 +12,6 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from backend.database.db import dispose_async_engine
-
 T = TypeVar('T')
 
 
@@ -34,6 +32,8 @@ class LoopThread:
             raise
 
     def stop(self) -> None:
+        from backend.database.db import dispose_async_engine  # only a process that ran async tasks gets here
+
         asyncio.run_coroutine_threadsafe(dispose_async_engine(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)

@@ -7,10 +7,11 @@ a row is claimed by one of them and a slot is recorded once. Between ticks beat
 sleeps until the earliest next_run_at, or until the schedule trigger's NOTIFY
 wakes it; a slow safety poll re-plans rows edited behind its back (their version
 moved), re-sends slots whose beat died between commit and publish, and deletes
-old sent runs.
+old sent runs. Beat never imports task code: a child process syncs the code
+schedules and lists the registered tasks while the first ticks run
+(`beat_setup`).
 """
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -19,14 +20,16 @@ from typing import Any
 import psycopg
 from celery.beat import Scheduler
 
-from backend.app.task.crud import crud_schedule
-from backend.app.task.errors import BrokerUnavailable, InvalidSchedule, TaskError
+from backend.app.task.crud import crud_beat
+from backend.app.task.errors import BrokerUnavailable, InvalidSchedule
+from backend.app.task.utils.beat_setup import BeatSetup
 from backend.app.task.utils.dispatch import publish_each
 from backend.app.task.utils.schedule_plan import Timing, plan_claim, send_options, slot_task_id
 from backend.core.conf import get_settings
 
 logger = logging.getLogger(__name__)
 CHANNEL = 'fba_task_schedule_v1'
+STARTUP_WAIT = 0.1
 
 
 class Listener:
@@ -72,14 +75,14 @@ class DatabaseScheduler(Scheduler):
         self._listener = Listener(self.settings.database_dsn)
         self._moved = True
         self._next_poll = 0.0
+        self._setup: BeatSetup | None = None
+        self._task_names: set[str] | None = None
+        self._failure: SystemExit | None = None
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
-        """Upsert the schedules of `tasks/beat.py` (source `code`) before the first tick."""
-        try:
-            asyncio.run(_sync_code_schedules())
-        except TaskError as error:  # a bad schedule in code stops beat with one sentence
-            raise SystemExit(f'Code schedules of backend/app/task/tasks/beat.py: {error.message}') from None
+        """Start the child that upserts the code schedules and lists the registered tasks; ticks go on meanwhile."""
+        self._setup = BeatSetup()
 
     @property
     def schedule(self) -> dict[str, Any]:
@@ -98,31 +101,48 @@ class DatabaseScheduler(Scheduler):
     def close(self) -> None:
         self._listener.close()
         self._close_connection()
+        if self._setup is not None:
+            self._setup.stop()
+        if self._failure is not None:
+            raise self._failure  # Celery's loop swallows a SystemExit from tick(); this one sets beat's exit code
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Send what is due, then wait for the next due time or a change; returns 0 (the wait is done here)."""
         started = time.monotonic()
         wait = self.max_interval
+        names = self._registered_tasks()
         try:
             conn = self._connection()
             polling = started >= self._next_poll
-            if self._moved or polling:
-                self._replan(conn)
+            if names is not None and (self._moved or polling):
+                self._replan(conn, names)
             sent = self._dispatch_due(conn)
             if polling:
                 self._redispatch(conn)
                 with conn.transaction():
-                    crud_schedule.purge_schedule_runs(
+                    crud_beat.purge_schedule_runs(
                         conn, self.settings.TASK_BEAT_RUN_RETENTION_DAYS, self.settings.TASK_BEAT_BATCH_SIZE
                     )
                 self._next_poll = started + self.settings.TASK_BEAT_POLL_SECONDS
-            wait = self._seconds_to_sleep(conn, sent)
+            # Until the start-up child reports, look again soon: edited rows wait for its task names.
+            wait = self._seconds_to_sleep(conn, sent) if names is not None else STARTUP_WAIT
         except psycopg.OperationalError as error:
             logger.error('beat: database error (%s); retrying', error, extra={'action': 'beat.database'})
             self._close_connection()
             wait = min(wait, 1.0)
-        self._moved = self._listener.wait(wait)
+        self._moved = self._listener.wait(wait) or names is None
         return 0.0
+
+    def _registered_tasks(self) -> set[str] | None:
+        """From the start-up child once it is done (None before); a lazy scheduler (tests) uses the app's own."""
+        if self._task_names is None:
+            try:
+                self._task_names = set(self.app.tasks) if self._setup is None else self._setup.task_names()
+            except SystemExit as failure:
+                logger.critical('beat: %s', failure, extra={'action': 'beat.setup'})
+                self._failure = failure
+                raise
+        return self._task_names
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -139,8 +159,8 @@ class DatabaseScheduler(Scheduler):
         batch, sent = self.settings.TASK_BEAT_BATCH_SIZE, 0
         while True:
             with conn.transaction():
-                crud_schedule.mark_beat_transaction(conn)
-                rows = crud_schedule.claim_due_schedules(conn, batch)
+                crud_beat.mark_beat_transaction(conn)
+                rows = crud_beat.claim_due_schedules(conn, batch)
                 if not rows:
                     return sent
                 runs = self._claim(conn, rows)
@@ -172,8 +192,8 @@ class DatabaseScheduler(Scheduler):
                 slot_ids.append(row['id'])
                 slot_times.append(slot)
                 task_ids.append(slot_task_id(row['id'], slot))
-        runs = crud_schedule.insert_schedule_runs(conn, slot_ids, slot_times, task_ids)
-        crud_schedule.advance_schedules(conn, ids, nexts, counts, enabled)
+        runs = crud_beat.insert_schedule_runs(conn, slot_ids, slot_times, task_ids)
+        crud_beat.advance_schedules(conn, ids, nexts, counts, enabled)
         return runs
 
     def _publish(self, conn: psycopg.Connection, items: list[tuple[int, dict[str, Any], str]]) -> int:
@@ -189,27 +209,30 @@ class DatabaseScheduler(Scheduler):
             return 0
         if items:
             with conn.transaction():
-                crud_schedule.mark_runs_dispatched(conn, [run_id for run_id, _, _ in items])
+                crud_beat.mark_runs_dispatched(conn, [run_id for run_id, _, _ in items])
         return len(items)
 
-    def _replan(self, conn: psycopg.Connection) -> None:
+    def _replan(self, conn: psycopg.Connection, names: set[str]) -> None:
         """Compute next_run_at for rows edited without it (raw SQL); a row that cannot run gets none."""
         batch = self.settings.TASK_BEAT_BATCH_SIZE
         while True:
             with conn.transaction():
-                crud_schedule.mark_beat_transaction(conn)
-                rows = crud_schedule.claim_moved_schedules(conn, batch)
+                crud_beat.mark_beat_transaction(conn)
+                rows = crud_beat.claim_moved_schedules(conn, batch)
                 if not rows:
                     return
-                crud_schedule.replan_schedules(
-                    conn, [row['id'] for row in rows], [row['version'] for row in rows], [self._plan(r) for r in rows]
+                crud_beat.replan_schedules(
+                    conn,
+                    [row['id'] for row in rows],
+                    [row['version'] for row in rows],
+                    [self._plan(row, names) for row in rows],
                 )
             if len(rows) < batch:
                 return
 
-    def _plan(self, row: dict[str, Any]) -> datetime | None:
+    def _plan(self, row: dict[str, Any], names: set[str]) -> datetime | None:
         try:
-            if row['task'] not in self.app.tasks:
+            if row['task'] not in names:
                 raise InvalidSchedule(f'no task named {row["task"]!r} is registered')
             timing = Timing.of(row)
             timing.validate()
@@ -221,7 +244,7 @@ class DatabaseScheduler(Scheduler):
     def _redispatch(self, conn: psycopg.Connection) -> None:
         """Send again the slots claimed long ago but never confirmed by the broker (same task id)."""
         with conn.transaction():  # the runs stay locked while they are sent, so no other beat sends them too
-            runs = crud_schedule.claim_undispatched_runs(
+            runs = crud_beat.claim_undispatched_runs(
                 conn, self.settings.TASK_BEAT_REDISPATCH_SECONDS, self.settings.TASK_BEAT_BATCH_SIZE
             )
             if runs:
@@ -230,21 +253,9 @@ class DatabaseScheduler(Scheduler):
 
     def _seconds_to_sleep(self, conn: psycopg.Connection, sent: int) -> float:
         with conn.transaction():
-            due = crud_schedule.next_due_at(conn)
+            due = crud_beat.next_due_at(conn)
         wait = min(self.max_interval, max(self._next_poll - time.monotonic(), 0.0))
         if due is not None:
             # A due row another beat holds right now: look again shortly rather than spin.
             wait = min(wait, max((due - datetime.now(UTC)).total_seconds(), 0.0 if sent else 0.05))
         return wait
-
-
-async def _sync_code_schedules() -> None:
-    from backend.app.task.service import schedule_service
-    from backend.app.task.tasks.beat import CODE_SCHEDULES
-    from backend.database.db import async_session, dispose_async_engine
-
-    try:
-        async with async_session() as db:
-            await schedule_service.sync_code_schedules(db=db, entries=CODE_SCHEDULES)
-    finally:
-        await dispose_async_engine()

@@ -1,0 +1,73 @@
+"""Beat's start-up work that needs the task code, done by a short-lived child process.
+
+Beat never imports the drop-in task modules: whatever they import would stay in
+its memory for its whole life and slow its start. At start it runs this module
+(`python -m backend.app.task.utils.beat_setup`) beside its first tick. The
+child imports the task modules, upserts the schedules of `tasks/beat.py` and
+prints the registered task names as JSON, which beat checks edited rows
+against. A code schedule that cannot run makes the child exit 1 with one
+sentence, and beat stops with that sentence.
+"""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+from backend.app.task.errors import TaskError
+
+COMMAND = [sys.executable, '-m', __name__]
+
+
+class BeatSetup:
+    """The running child, seen from beat."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(COMMAND, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._out = ''
+        self._err = ''
+
+    def task_names(self) -> set[str] | None:
+        """The registered task names once the child is done, None while it runs; SystemExit if it failed."""
+        if self._proc.returncode is None:
+            try:  # reads both pipes as it goes, so a chatty child never blocks on a full one
+                out, err = self._proc.communicate(timeout=0.001)
+            except subprocess.TimeoutExpired:
+                return None
+            self._out, self._err = out, err
+        if self._proc.returncode != 0:
+            lines = self._err.strip().splitlines() or [f'exit code {self._proc.returncode}']
+            raise SystemExit(lines[-1])
+        return set(json.loads(self._out))
+
+    def stop(self) -> None:
+        if self._proc.returncode is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+
+async def _sync_code_schedules() -> None:
+    from backend.app.task.service import schedule_service
+    from backend.app.task.tasks.beat import CODE_SCHEDULES
+    from backend.database.db import async_session, dispose_async_engine
+
+    try:
+        async with async_session() as db:
+            await schedule_service.sync_code_schedules(db=db, entries=CODE_SCHEDULES)
+    finally:
+        await dispose_async_engine()
+
+
+def main() -> None:
+    from backend.app.task.utils.dispatch import default_app
+
+    app = default_app()
+    try:
+        asyncio.run(_sync_code_schedules())
+    except TaskError as error:
+        raise SystemExit(f'Code schedules of backend/app/task/tasks/beat.py: {error.message}') from None
+    print(json.dumps(sorted(app.tasks)))
+
+
+if __name__ == '__main__':
+    main()
