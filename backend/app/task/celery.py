@@ -7,7 +7,7 @@ app it returns for the process's settings.
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
+from celery.signals import before_task_publish, worker_init, worker_process_shutdown, worker_shutdown
 
 from backend.app.task.utils.discovery import discover_task_modules, import_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
@@ -16,6 +16,7 @@ from backend.app.task.utils.hooks.dead_letter import DeadLetterHook
 from backend.app.task.utils.hooks.logging import LoggingHook
 from backend.app.task.utils.hooks.metrics import MetricsHook
 from backend.app.task.utils.queues import invert_priority_for_redis, queue_config, redis_priority_options
+from backend.app.task.utils.result_batch import enable_in_solo_worker
 from backend.core.conf import Settings, get_settings, undo_celery_cli_broker_echo
 
 RESULT_BACKEND = 'backend.app.task.utils.result_backend:PostgresBackend'
@@ -83,6 +84,7 @@ def create_celery_app(settings: Settings | None = None) -> TaskApp:
     app.conf.update(celery_config(settings))
     app.hooks = [LoggingHook(), MetricsHook(), DeadLetterHook()]
     import_task_modules(discover_task_modules())
+    worker_init.connect(enable_in_solo_worker, weak=False, dispatch_uid='fba.result_batch.enable')
     worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
     worker_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.worker')
     if settings.CELERY_BROKER == 'redis':
