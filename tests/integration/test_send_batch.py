@@ -120,6 +120,11 @@ def test_batched_results_are_committed_before_their_messages_are_acknowledged(
     ).fetchall()
     assert rows == [('task.sleep', worker.name, True)]
     assert celery_app.AsyncResult(task_ids[-1]).state == states.SUCCESS
+    # And they were committed in batches (rows of one transaction share its xmin), not one by one
+    [(transactions,)] = pg.execute(
+        'SELECT count(DISTINCT xmin::text) FROM task_result WHERE task_id = ANY(%s)', [task_ids]
+    ).fetchall()
+    assert transactions < 25
     # And every message was acknowledged: none goes back to the queue when the worker stops
     worker.stop()
     assert queued(celery_app, private_queue) == 0

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, celeryd_init, worker_process_shutdown, worker_shutdown
+from celery.signals import before_task_publish, celeryd_init, worker_init, worker_process_shutdown, worker_shutdown
 
 from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
@@ -38,11 +38,14 @@ class TaskApp(Celery):
         return [LoggingHook(), MetricsHook(), DeadLetterHook()]
 
 
-def _prepare_worker(instance: Any = None, **_: Any) -> None:
-    """A worker needs its tasks, and its hooks' signal receivers (received count), before the first message."""
+def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
+    """Before a worker's first message: its tasks, its hooks' signal receivers (received count), result batching."""
+    from backend.app.task.utils.result_batch import enable_in_solo_worker
+
     load_task_modules()
     if isinstance(instance.app, TaskApp):
-        _ = instance.app.hooks
+        instance.app.hooks  # noqa: B018 (built now: MetricsHook connects the received counter)
+    worker_init.connect(enable_in_solo_worker, weak=False, dispatch_uid='fba.result_batch.enable')
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:

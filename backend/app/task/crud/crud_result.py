@@ -39,9 +39,17 @@ def purge_expired_results(conn: Connection, expires_seconds: int) -> int:
 
 
 def store_results(conn: Connection, params: list[dict[str, Any]]) -> None:
-    """Many results in one transaction and one round trip (psycopg pipelines `executemany`)."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(query('store_result'), params)
+    """Many final results in one statement (one round trip, one transaction); a task's first row wins.
+
+    First wins as in `store_result`, which never replaces a stored SUCCESS: a
+    batch holds successes only, and one task twice means a redelivered message.
+    """
+    if not params:
+        return
+    rows: dict[str, dict[str, Any]] = {}
+    for row in params:
+        rows.setdefault(row['task_id'], row)
+    conn.execute(query('store_results'), {key: [row[key] for row in rows.values()] for key in params[0]})
 
 
 def get_results(conn: Connection, task_ids: list[str]) -> list[dict[str, Any]]:

@@ -25,6 +25,39 @@ ON CONFLICT (task_id) DO UPDATE SET
     runtime = COALESCE(EXCLUDED.runtime, EXTRACT(EPOCH FROM EXCLUDED.date_done - r.date_started))
 WHERE r.status <> 'SUCCESS'
 
+-- name: store_results
+-- `store_result` for many tasks in one statement, so one round trip and one
+-- transaction: the parameters are parallel arrays, one element per task, and a
+-- task id may appear only once (ON CONFLICT cannot touch a row twice).
+INSERT INTO task_result AS r (task_id, status, result, traceback, children, name, args, kwargs,
+                              worker, retries, queue, date_started, date_done, runtime)
+SELECT t.task_id, t.status, t.result::jsonb, t.traceback, t.children::jsonb, t.name,
+       t.args::jsonb, t.kwargs::jsonb, t.worker, t.retries, t.queue,
+       CASE WHEN t.started THEN now() ELSE now() - make_interval(secs => t.runtime) END,
+       CASE WHEN t.ready THEN now() END,
+       t.runtime
+FROM unnest(%(task_id)s::text[], %(status)s::text[], %(result)s::text[], %(traceback)s::text[],
+            %(children)s::text[], %(name)s::text[], %(args)s::text[], %(kwargs)s::text[],
+            %(worker)s::text[], %(retries)s::int[], %(queue)s::text[], %(started)s::bool[],
+            %(ready)s::bool[], %(runtime)s::float8[])
+     AS t(task_id, status, result, traceback, children, name, args, kwargs,
+          worker, retries, queue, started, ready, runtime)
+ON CONFLICT (task_id) DO UPDATE SET
+    status = EXCLUDED.status,
+    result = EXCLUDED.result,
+    traceback = EXCLUDED.traceback,
+    children = EXCLUDED.children,
+    name = COALESCE(EXCLUDED.name, r.name),
+    args = COALESCE(EXCLUDED.args, r.args),
+    kwargs = COALESCE(EXCLUDED.kwargs, r.kwargs),
+    worker = COALESCE(EXCLUDED.worker, r.worker),
+    retries = COALESCE(EXCLUDED.retries, r.retries),
+    queue = COALESCE(EXCLUDED.queue, r.queue),
+    date_started = COALESCE(r.date_started, EXCLUDED.date_started),
+    date_done = EXCLUDED.date_done,
+    runtime = COALESCE(EXCLUDED.runtime, EXTRACT(EPOCH FROM EXCLUDED.date_done - r.date_started))
+WHERE r.status <> 'SUCCESS'
+
 -- name: get_result
 -- Everything `AsyncResult` needs; JSON columns come back as text for kombu to decode.
 SELECT status, result::text AS result, traceback, children::text AS children, date_done,

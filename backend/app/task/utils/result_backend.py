@@ -56,8 +56,16 @@ class PostgresBackend(BaseBackend):
         self._ensure_retryable(lambda: crud_result.store_results(self._connection.get(), rows))
 
     def result_row(self, task_id: str, result: Any, state: str, traceback: str | None, request: Any) -> dict[str, Any]:
-        """The `store_result` query's parameters for one (already encoded) task state."""
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        """The `store_result` query's parameters for one (already encoded) task state.
+
+        The fields come straight from the request, as Celery's `_get_result_meta`
+        takes them; that method also builds a date (the database sets ours) and
+        searches the settings for `result_extended`, which cost more per task than
+        the rest of the row.
+        """
+        children = self.current_task_children(request)
+        extended = request if request is not None and self.app.conf.result_extended else None
+        delivery_info = getattr(extended, 'delivery_info', None)
         time_start = getattr(request, TIME_START, None)
         ready = state in states.READY_STATES
         return {
@@ -65,15 +73,15 @@ class PostgresBackend(BaseBackend):
             'status': state,
             'started': state == states.STARTED,
             'ready': ready,
-            'result': self.encode(meta['result']),
+            'result': self.encode(result),
             'traceback': traceback,
-            'children': self.encode(meta['children']) if meta['children'] else None,
-            'name': meta.get('name'),
-            'args': self._encode_optional(meta.get('args')),
-            'kwargs': self._encode_optional(meta.get('kwargs')),
-            'worker': meta.get('worker'),
-            'retries': meta.get('retries'),
-            'queue': meta.get('queue'),
+            'children': self.encode(children) if children else None,
+            'name': getattr(extended, 'task', None),
+            'args': self._encode_optional(getattr(extended, 'args', None)),
+            'kwargs': self._encode_optional(getattr(extended, 'kwargs', None)),
+            'worker': getattr(extended, 'hostname', None),
+            'retries': getattr(extended, 'retries', None),
+            'queue': delivery_info.get('routing_key') if delivery_info else None,
             'runtime': time.monotonic() - time_start if ready and time_start is not None else None,
         }
 

@@ -21,9 +21,10 @@ from typing import Any
 
 from celery.concurrency import get_implementation
 from celery.concurrency.solo import TaskPool as SoloPool
-from celery.signals import worker_init
 from celery.worker.request import Request
 from kombu.asynchronous import get_event_loop
+
+from backend.app.task.utils.redis_acks import ack_many, is_redis
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ class AckTracker:
     it on the channel, so it is sent only up to the highest tag below which every
     tag is known to be finished: acknowledged or rejected by one of our requests
     (always synchronously, so no single ack frame can follow a `multiple` one that
-    covers it), or in this batch. Anything else (Redis tags, a gap such as a
-    message held for its ETA) is acknowledged one by one.
+    covers it), or in this batch. Anything else (a gap such as a message held
+    for its ETA) is acknowledged one by one. Redis has no `multiple` ack: there
+    a batch's acks go in one pipeline.
     """
 
     def __init__(self) -> None:
@@ -121,6 +123,9 @@ class AckTracker:
             self._acknowledge_on(channel, group)
 
     def _acknowledge_on(self, channel: Any, requests: list[Request]) -> None:
+        if is_redis(channel):
+            _ack_on_redis(channel, requests)
+            return
         tags = {request.message.delivery_tag: request for request in requests}
         if channel is None or not all(isinstance(tag, int) for tag in tags):
             for request in requests:
@@ -146,6 +151,18 @@ class AckTracker:
 def _ack_now(request: Request, multiple: bool = False) -> None:
     request.message.ack_log_error(logger, request.connection_errors, multiple=multiple)
     request.acknowledged = True
+
+
+def _ack_on_redis(channel: Any, requests: list[Request]) -> None:
+    try:
+        ack_many(channel, [request.message for request in requests])
+    except requests[0].connection_errors as exc:
+        # As `Message.ack_log_error`: the messages are delivered again after the visibility timeout.
+        logger.critical("Couldn't ack %d messages, reason:%r", len(requests), exc, exc_info=True)
+        if isinstance(exc, BrokenPipeError):
+            raise
+    for request in requests:
+        request.acknowledged = True
 
 
 def _reject_now(request: Request, requeue: bool) -> None:
@@ -185,8 +202,8 @@ class BatchedRequest(Request):
             _ACKS.finished(self)
 
 
-@worker_init.connect(weak=False, dispatch_uid='fba.result_batch.enable')
-def _enable_in_solo_worker(sender: Any, **kwargs: Any) -> None:
+def enable_in_solo_worker(sender: Any, **kwargs: Any) -> None:
+    """`worker_init` receiver, connected by the app: the backend (and this module) may not be loaded before it."""
     batch = getattr(sender.app.backend, 'result_batch', None)
     if batch is not None and get_implementation(sender.pool_cls) is SoloPool:
         batch.enable()

@@ -15,6 +15,8 @@ logger = logging.getLogger('fba.task')
 
 class LoggingHook(TaskHook):
     def on_start(self, task: Task, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return  # the line would be dropped: skip masking the arguments (the cost at WARNING, per task)
         shown_args, shown_kwargs = redact_call(parameter_names(task), args, kwargs)
         logger.info(
             'event=task.started task=%s id=%s args=%s kwargs=%s',
@@ -26,6 +28,8 @@ class LoggingHook(TaskHook):
         )
 
     def on_success(self, task: Task, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
         runtime = run_time(task) or 0.0
         logger.info(
             'event=task.succeeded task=%s id=%s runtime=%.4fs',

@@ -6,12 +6,14 @@ is imported, so prefork children write to files the worker's parent serves
 (see utils/metrics_exporter.py); elsewhere they are plain in-process values.
 """
 
-from typing import Any
+import functools
+from typing import Any, TypeVar
 
 from billiard.einfo import ExceptionInfo
 from celery import Task
 from celery.signals import task_received
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from backend.app.task.utils.hooks.base import TaskHook, run_time
 
@@ -27,9 +29,17 @@ RUNTIME = Histogram(
 )
 IN_PROGRESS = Gauge('fba_task_in_progress', 'Tasks running now.', ['task'], multiprocess_mode='livesum')
 
+M = TypeVar('M', bound=MetricWrapperBase)
+
+
+@functools.cache
+def child(metric: M, task: str) -> M:
+    """`metric.labels(task)`, looked up once per metric and task name (`labels()` locks and builds a key)."""
+    return metric.labels(task)
+
 
 def _count_received(sender: Any = None, request: Any = None, **_: Any) -> None:
-    RECEIVED.labels(request.name).inc()
+    child(RECEIVED, request.name).inc()
 
 
 class MetricsHook(TaskHook):
@@ -39,23 +49,23 @@ class MetricsHook(TaskHook):
 
     def on_start(self, task: Task, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
         task.request.fba_metrics_in_progress = True
-        IN_PROGRESS.labels(task.name).inc()
+        child(IN_PROGRESS, task.name).inc()
 
     def on_success(self, task: Task, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
         self._finish(task)
-        SUCCEEDED.labels(task.name).inc()
+        child(SUCCEEDED, task.name).inc()
 
     def on_failure(
         self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
     ) -> None:
         self._finish(task)
-        FAILED.labels(task.name).inc()
+        child(FAILED, task.name).inc()
 
     def on_retry(
         self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
     ) -> None:
         self._finish(task)
-        RETRIED.labels(task.name).inc()
+        child(RETRIED, task.name).inc()
 
     @staticmethod
     def _finish(task: Task) -> None:
@@ -63,5 +73,5 @@ class MetricsHook(TaskHook):
             # The body never started (e.g. rejected before running): nothing is in progress.
             return
         task.request.fba_metrics_in_progress = False
-        IN_PROGRESS.labels(task.name).dec()
-        RUNTIME.labels(task.name).observe(run_time(task) or 0.0)
+        child(IN_PROGRESS, task.name).dec()
+        child(RUNTIME, task.name).observe(run_time(task) or 0.0)
