@@ -11,6 +11,7 @@ from backend.app.task.api import metrics
 from backend.app.task.api.errors import register_error_handlers
 from backend.app.task.api.request_guard import RequestGuard
 from backend.app.task.api.router import api_router
+from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.dispatch import default_app
 from backend.core.conf import Settings, get_settings
 from backend.database.db import dispose_async_engine
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, celery: Celery | None = None) -
     settings = settings or get_settings()
     if celery is None:
         celery = default_app()
+    load_task_modules()  # also for an app given here: the routes check names and arguments against the registry
     app = FastAPI(title='fba tasks', version='0.1.0', lifespan=lifespan)
     app.state.settings = settings
     app.state.celery = celery

@@ -53,9 +53,11 @@ def main() -> None:
     parser.add_argument('--single-calls', type=int, default=3_000)
     options = parser.parse_args()
     with private_services('rabbitmq') as run:
-        from backend.app.task.celery import celery_app
         from backend.app.task.schema.task import SendTaskOptions
         from backend.app.task.service import task_service
+        from backend.app.task.utils.dispatch import default_app
+
+        celery_app = default_app()
 
         items = [([i, 1], {}) for i in range(options.calls)]
         sample = celery_app.amqp.as_task_v2(uuid(), 'task.add', [1, 1], {})
