@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from billiard.exceptions import WorkerLostError
 from celery.exceptions import TimeLimitExceeded
 from kombu import Exchange, Producer
 
@@ -203,6 +204,26 @@ def test_hard_time_limit_kills_the_child_replaces_it_and_dead_letters_the_task(
     wait_for(lambda: len(_pool_children(dlq_worker)) == 2, what='the pool to be back to two children')
     row = wait_for(lambda: dead_letter(pg, result.id), what='the dead letter')
     assert (row['reason'], row['exception_type'], row['args']) == ('time_limit', 'TimeLimitExceeded', [run])
+    assert celery_app.send_task('reliability.flaky', args=[run, 0], queue=queue).get(timeout=60) == 0
+
+
+def test_a_task_that_kills_its_worker_process_is_retried_then_dead_lettered(
+    celery_app: Any, dlq_worker: WorkerProcess, queue: str, pg: psycopg.Connection, run: str
+) -> None:
+    # Given a task that kills the pool process running it, on every attempt (3 retries, 0.5 s apart)
+    result = celery_app.send_task('reliability.crash', args=[run], queue=queue)
+    # When its retries run out
+    row = wait_for(lambda: dead_letter(pg, result.id), timeout=60, what='the dead letter')
+    # Then it ran once per attempt, never again, and the store and the result say why
+    assert [value for _, value, _, _ in logged(pg, run)] == ['attempt 0', 'attempt 1', 'attempt 2', 'attempt 3']
+    assert (row['reason'], row['exception_type'], row['retries'], row['args']) == (
+        'worker_lost',
+        'WorkerLostError',
+        3,
+        [run],
+    )
+    with pytest.raises(WorkerLostError):
+        result.get(timeout=10, interval=0.05)
     assert celery_app.send_task('reliability.flaky', args=[run, 0], queue=queue).get(timeout=60) == 0
 
 

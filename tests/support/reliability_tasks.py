@@ -5,6 +5,7 @@ the real effects from PostgreSQL instead of trusting the worker's word.
 """
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -90,3 +91,10 @@ def hard_limited(self: Any, run: str) -> None:
         time.sleep(20)
     except SoftTimeLimitExceeded:
         time.sleep(20)
+
+
+@task(name='reliability.crash', bind=True, retry_policy=FAST_RETRIES)
+def crash(self: Any, run: str) -> None:
+    """Kills the process running it on every attempt, as a segfault or the OOM killer would."""
+    note(run, self.request.id, f'attempt {self.request.retries}')
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -78,6 +78,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         'task_track_started': settings.TASK_TRACK_STARTED,
         'task_acks_late': True,
         'task_reject_on_worker_lost': True,
+        # A task whose worker process dies (segfault, OOM kill) is sent again as a retry, counted against its
+        # retry policy, instead of being requeued forever; when the retries run out it is dead-lettered.
+        'task_retry_on_worker_lost': True,
         **queue_config(settings),
         'task_soft_time_limit': settings.CELERY_TASK_SOFT_TIME_LIMIT,
         'task_time_limit': settings.CELERY_TASK_TIME_LIMIT,

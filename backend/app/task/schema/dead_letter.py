@@ -5,7 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-DeadLetterReason = Literal['retries_exhausted', 'non_retryable', 'time_limit', 'unknown_task', 'undecodable']
+DeadLetterReason = Literal[
+    'retries_exhausted', 'non_retryable', 'time_limit', 'worker_lost', 'unknown_task', 'undecodable'
+]
 
 
 class DeadLetterFilter(BaseModel):

@@ -45,6 +45,16 @@ class TaskBase(Task):
     def policy(self) -> RetryPolicy:
         return (self.retry_policy or RetryPolicy()).over(RetryPolicy.from_settings(get_settings()))
 
+    @property
+    def max_retries(self) -> int | None:
+        """Celery reads this when a worker process dies mid-task (`task_retry_on_worker_lost`): the policy's limit."""
+        return self.policy.max_retries
+
+    @property
+    def default_retry_delay(self) -> float:
+        """...and this as the wait before that retry: the policy's first backoff."""
+        return self.policy.delay(0)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the body; a retryable exception schedules the next attempt after the policy's backoff."""
         try:

@@ -3,23 +3,31 @@
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
-from billiard.exceptions import TimeLimitExceeded
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_failure
 
 from backend.app.task.utils import dead_letters
 from backend.app.task.utils.hooks.base import TaskHook
 
 
 def failure_reason(task: Task, exc: BaseException) -> str:
-    """`time_limit`, `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
+    """`time_limit`, `worker_lost`, `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
     if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
         return 'time_limit'
+    if isinstance(exc, WorkerLostError):
+        return 'worker_lost'
     policy = getattr(task, 'policy', None)
     return 'retries_exhausted' if policy is not None and policy.retries(exc) else 'non_retryable'
 
 
 class DeadLetterHook(TaskHook):
+    def __init__(self) -> None:
+        # A task whose worker process died on its last attempt is failed by the worker's parent, which sends
+        # `task_failure` but runs no task hook (a task's own failures never carry WorkerLostError).
+        task_failure.connect(_on_worker_lost, weak=False, dispatch_uid='fba.dead_letter.worker_lost')
+
     def on_failure(
         self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
     ) -> None:
@@ -37,3 +45,13 @@ class DeadLetterHook(TaskHook):
             retries=request.retries or 0,
             worker=request.hostname,
         )
+
+
+def _on_worker_lost(
+    sender: Task, task_id: str, exception: BaseException, args: tuple, kwargs: dict[str, Any], einfo: Any, **_: Any
+) -> None:
+    if not isinstance(exception, WorkerLostError):
+        return
+    for hook in getattr(sender, 'hooks', ()):
+        if isinstance(hook, DeadLetterHook):
+            hook.on_failure(sender, exception, task_id, args, kwargs, einfo)
