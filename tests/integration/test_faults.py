@@ -223,3 +223,40 @@ def undispatched(pg: psycopg.Connection) -> int:
     """Slots beat claimed but the broker has not confirmed yet."""
     row = pg.execute('SELECT count(*) FROM task_schedule_run WHERE dispatched_at IS NULL').fetchone()
     return int(row[0]) if row else 0
+
+
+def test_beat_started_while_postgresql_is_down_waits_for_it(
+    celery_app: Any, private_postgres: PrivatePostgres, private_queue: str
+) -> None:
+    # Given a migrated database holding a schedule beat has to plan (so it needs the task names), then stopped
+    env = {'DATABASE_PORT': str(private_postgres.port), 'DATABASE_NAME': 'postgres', 'TASK_BEAT_POLL_SECONDS': '1'}
+    subprocess.run(
+        [sys.executable, '-m', 'backend.cli', 'db', 'upgrade'], env={**os.environ, **env}, check=True, timeout=120
+    )
+    with psycopg.connect(private_postgres.dsn, autocommit=True) as conn:
+        conn.execute(
+            'INSERT INTO task_schedule (name, task, kind, interval_every, interval_period, timezone, queue) '
+            "VALUES ('every-second', 'task.ping', 'interval', 1, 'seconds', 'UTC', %s)",
+            [private_queue],
+        )
+    private_postgres.pause()
+    probe = QueueProbe(celery_app, private_queue)
+    # When beat starts without its database, which comes back a little later
+    beat = start_beat(env)
+    try:
+        wait_for(
+            lambda: 'PostgreSQL did not take the code schedules' in beat.log() or not beat.alive(),
+            timeout=60,
+            what='the start-up child to find PostgreSQL down',
+        )
+        assert beat.alive(), beat.log()[-3000:]
+        private_postgres.resume()
+        # Then beat carries on by itself: code schedules synced, the schedule planned and sent
+        wait_for(lambda: len(probe.drain()) >= 2 or not beat.alive(), timeout=60, what='slots after the outage')
+        assert beat.alive(), beat.log()[-3000:]
+        with psycopg.connect(private_postgres.dsn, autocommit=True) as conn:
+            synced = conn.execute("SELECT source FROM task_schedule WHERE name = 'celery.backend_cleanup'").fetchone()
+        assert synced == ('code',)
+    finally:
+        beat.stop()
+        probe.close()

@@ -116,6 +116,13 @@ class PrivatePostgres:
     def restart(self) -> None:
         self._pg_ctl('-m', 'fast', 'restart')
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data, until `resume`."""
+        self._pg_ctl('-m', 'fast', 'stop')
+
+    def resume(self) -> None:
+        self._pg_ctl('start')
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):
             self._pg_ctl('-m', 'immediate', 'stop')

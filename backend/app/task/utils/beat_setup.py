@@ -6,39 +6,59 @@ its memory for its whole life and slow its start. At start it runs this module
 child imports the task modules, upserts the schedules of `tasks/beat.py` and
 prints the registered task names as JSON, which beat checks edited rows
 against. A code schedule that cannot run makes the child exit 1 with one
-sentence, and beat stops with that sentence.
+sentence, and beat stops with that sentence. PostgreSQL out of reach makes it
+exit `EX_TEMPFAIL`, and beat runs it again a little later (beat's own ticks
+wait for the database meanwhile).
 """
 
 import asyncio
 import json
+import logging
+import os
 import subprocess
 import sys
+import time
 
 from backend.app.task.errors import TaskError
 
+logger = logging.getLogger(__name__)
 COMMAND = [sys.executable, '-m', __name__]
+#: Wait before running the child again after PostgreSQL was out of reach.
+RETRY_SECONDS = 2.0
 
 
 class BeatSetup:
-    """The running child, seen from beat."""
+    """The child, seen from beat: started at once, and again while PostgreSQL is out of reach."""
 
     def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
         self._proc = subprocess.Popen(COMMAND, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._out = ''
         self._err = ''
+        self._retry_at: float | None = None
 
     def task_names(self) -> set[str] | None:
-        """The registered task names once the child is done, None while it runs; SystemExit if it failed."""
+        """The registered task names once the child is done, None until then; SystemExit if it failed for good."""
+        if self._retry_at is not None:
+            if time.monotonic() < self._retry_at:
+                return None
+            self._start()
         if self._proc.returncode is None:
             try:  # reads both pipes as it goes, so a chatty child never blocks on a full one
                 out, err = self._proc.communicate(timeout=0.001)
             except subprocess.TimeoutExpired:
                 return None
             self._out, self._err = out, err
-        if self._proc.returncode != 0:
-            lines = self._err.strip().splitlines() or [f'exit code {self._proc.returncode}']
-            raise SystemExit(lines[-1])
-        return set(json.loads(self._out))
+        if self._proc.returncode == 0:
+            return set(json.loads(self._out))
+        sentence = (self._err.strip().splitlines() or [f'exit code {self._proc.returncode}'])[-1]
+        if self._proc.returncode != os.EX_TEMPFAIL:
+            raise SystemExit(sentence)
+        logger.warning('beat: %s', sentence, extra={'action': 'beat.setup'})
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        return None
 
     def stop(self) -> None:
         if self._proc.returncode is None:
@@ -59,6 +79,8 @@ async def _sync_code_schedules() -> None:
 
 
 def main() -> None:
+    from sqlalchemy.exc import InterfaceError, OperationalError  # not at the top: beat imports this module
+
     from backend.app.task.utils.dispatch import default_app
 
     app = default_app()
@@ -66,6 +88,9 @@ def main() -> None:
         asyncio.run(_sync_code_schedules())
     except TaskError as error:
         raise SystemExit(f'Code schedules of backend/app/task/tasks/beat.py: {error.message}') from None
+    except (OSError, OperationalError, InterfaceError) as error:
+        print(f'PostgreSQL did not take the code schedules ({error}); trying again shortly.', file=sys.stderr)
+        raise SystemExit(os.EX_TEMPFAIL) from None
     print(json.dumps(sorted(app.tasks)))
 
 
