@@ -8,10 +8,6 @@ from psycopg.rows import dict_row
 from backend.app.task.crud.sql import query
 
 
-def store_result(conn: Connection, params: dict[str, Any]) -> None:
-    conn.execute(query('store_result'), params)
-
-
 def get_result(conn: Connection, task_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query('get_result'), {'task_id': task_id}).fetchone()
@@ -39,10 +35,10 @@ def purge_expired_results(conn: Connection, expires_seconds: int) -> int:
 
 
 def store_results(conn: Connection, params: list[dict[str, Any]]) -> None:
-    """Many final results in one statement (one round trip, one transaction); a task's first row wins.
+    """Task states in one statement (one round trip, one transaction); a task's first row wins.
 
-    First wins as in `store_result`, which never replaces a stored SUCCESS: a
-    batch holds successes only, and one task twice means a redelivered message.
+    First wins as the query never replaces a stored SUCCESS: a batch of several
+    holds successes only, and one task twice means a redelivered message.
     """
     if not params:
         return

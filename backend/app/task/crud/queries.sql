@@ -1,34 +1,10 @@
--- name: store_result
--- Upsert a task's state in one round trip; a stored SUCCESS is never overwritten
--- (a redelivered task must not replace its first result). The run time is the
--- worker's measurement when it sends one, else the time since the STARTED row.
-INSERT INTO task_result AS r (task_id, status, result, traceback, children, name, args, kwargs,
-                              worker, retries, queue, date_started, date_done, runtime)
-VALUES (%(task_id)s, %(status)s, %(result)s::jsonb, %(traceback)s, %(children)s::jsonb, %(name)s,
-        %(args)s::jsonb, %(kwargs)s::jsonb, %(worker)s, %(retries)s, %(queue)s,
-        CASE WHEN %(started)s THEN now() ELSE now() - make_interval(secs => %(runtime)s::float8) END,
-        CASE WHEN %(ready)s THEN now() END,
-        %(runtime)s::float8)
-ON CONFLICT (task_id) DO UPDATE SET
-    status = EXCLUDED.status,
-    result = EXCLUDED.result,
-    traceback = EXCLUDED.traceback,
-    children = EXCLUDED.children,
-    name = COALESCE(EXCLUDED.name, r.name),
-    args = COALESCE(EXCLUDED.args, r.args),
-    kwargs = COALESCE(EXCLUDED.kwargs, r.kwargs),
-    worker = COALESCE(EXCLUDED.worker, r.worker),
-    retries = COALESCE(EXCLUDED.retries, r.retries),
-    queue = COALESCE(EXCLUDED.queue, r.queue),
-    date_started = COALESCE(r.date_started, EXCLUDED.date_started),
-    date_done = EXCLUDED.date_done,
-    runtime = COALESCE(EXCLUDED.runtime, EXTRACT(EPOCH FROM EXCLUDED.date_done - r.date_started))
-WHERE r.status <> 'SUCCESS'
-
 -- name: store_results
--- `store_result` for many tasks in one statement, so one round trip and one
--- transaction: the parameters are parallel arrays, one element per task, and a
--- task id may appear only once (ON CONFLICT cannot touch a row twice).
+-- Upsert the states of one or more tasks in one statement, so one round trip and
+-- one transaction: the parameters are parallel arrays, one element per task, and
+-- a task id may appear only once (ON CONFLICT cannot touch a row twice). A stored
+-- SUCCESS is never overwritten (a redelivered task must not replace its first
+-- result). The run time is the worker's measurement when it sends one, else the
+-- time since the STARTED row.
 INSERT INTO task_result AS r (task_id, status, result, traceback, children, name, args, kwargs,
                               worker, retries, queue, date_started, date_done, runtime)
 SELECT t.task_id, t.status, t.result::jsonb, t.traceback, t.children::jsonb, t.name,

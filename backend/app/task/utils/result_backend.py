@@ -49,14 +49,14 @@ class PostgresBackend(BaseBackend):
         # A chord header's result must be committed before the chord counter sees it.
         if state == states.SUCCESS and not getattr(request, 'chord', None) and self.result_batch.add(row):
             return result
-        crud_result.store_result(self._connection.get(), row)
+        crud_result.store_results(self._connection.get(), [row])
         return result
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> None:
         self._ensure_retryable(lambda: crud_result.store_results(self._connection.get(), rows))
 
     def result_row(self, task_id: str, result: Any, state: str, traceback: str | None, request: Any) -> dict[str, Any]:
-        """The `store_result` query's parameters for one (already encoded) task state.
+        """The `store_results` query's parameters for one (already encoded) task state.
 
         The fields come straight from the request, as Celery's `_get_result_meta`
         takes them; that method also builds a date (the database sets ours) and
