@@ -51,8 +51,8 @@ class BeatSetup:
             except subprocess.TimeoutExpired:
                 return None
             self._out, self._err = out, err
-        if self._proc.returncode == 0:
-            return set(json.loads(self._out))
+        if self._proc.returncode == 0:  # the names are the last line: a task module may print at import
+            return set(json.loads(self._out.strip().splitlines()[-1]))
         sentence = (self._err.strip().splitlines() or [f'exit code {self._proc.returncode}'])[-1]
         if self._proc.returncode != os.EX_TEMPFAIL:
             raise SystemExit(sentence)
