@@ -11,6 +11,7 @@ from rich.console import Console
 
 from backend.app.task.errors import TaskError
 from backend.cli import db, dlq, health, pools, run, schedule, task
+from backend.cli.supervisor import follow_supervisor
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 run.register(app)
@@ -25,6 +26,7 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def main() -> None:
+    follow_supervisor()
     try:
         app()
     except TaskError as error:

@@ -1,5 +1,6 @@
-"""Runs several child processes as one: prefixed output, and all stop when one stops or on Ctrl-C."""
+"""Runs several child processes as one: prefixed output, and all stop when one stops, on Ctrl-C, or when it dies."""
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -13,6 +14,9 @@ from rich.console import Console, RenderableType
 COLOURS = ('cyan', 'magenta', 'green', 'yellow', 'blue')
 STOP_TIMEOUT = 15.0
 READY_POLL_SECONDS = 0.5
+#: Set in each child's environment: the supervisor's pid, which `follow_supervisor` watches.
+SUPERVISOR_PID = 'FBA_SUPERVISOR_PID'
+PR_SET_PDEATHSIG = 1
 
 
 class Supervisor:
@@ -75,9 +79,8 @@ class Supervisor:
             self.stopping.wait(READY_POLL_SECONDS)
 
     def _start(self, name: str, argv: list[str], colour: str) -> None:
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
-        )
+        env = {**(self.env if self.env is not None else os.environ), SUPERVISOR_PID: str(os.getpid())}
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.processes[name] = proc
         assert proc.stdout is not None
         threading.Thread(target=self._relay, args=(name, colour, proc.stdout), daemon=True).start()
@@ -88,3 +91,17 @@ class Supervisor:
             self.console.print(f'[{colour}]{name:>6} |[/{colour}] {line}', markup=True)
         stream.close()
         sys.stdout.flush()
+
+
+def follow_supervisor() -> None:
+    """In a part started by `fba up`: be sent SIGTERM when it dies, even by SIGKILL, which it cannot pass on.
+
+    Each part runs in a session of its own (so Ctrl-C reaches `fba up` alone), so
+    only the kernel can tell it its supervisor is gone: Linux's parent-death signal.
+    """
+    supervisor = os.environ.pop(SUPERVISOR_PID, None)
+    if supervisor is None or not sys.platform.startswith('linux'):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the signal was armed
+        raise SystemExit('fba up stopped before this part started.')

@@ -52,6 +52,32 @@ def test_up_starts_all_four_and_sigint_stops_every_process(tmp_path: Path) -> No
         up.stop()
 
 
+def test_up_killed_with_sigkill_leaves_no_part_running(tmp_path: Path) -> None:
+    # Given `fba up` with every part started
+    env = {**os.environ, 'FLOWER_BASIC_AUTH': 'admin:up-test-password', 'FLOWER_DATA_DIR': str(tmp_path / 'flower')}
+    argv = [
+        sys.executable,
+        '-m',
+        'backend.cli',
+        'up',
+        '--api-port',
+        str(free_port()),
+        '--flower-port',
+        str(free_port()),
+    ]
+    up = spawn('up', argv, env=env, cwd=tmp_path, log_dir=tmp_path)
+    try:
+        children = wait_for(lambda: len(found := descendants(up.proc.pid)) >= len(PARTS) and found, what='children')
+        groups = set(children.values())
+        # When it is killed with SIGKILL, so it cannot stop them itself
+        os.kill(up.proc.pid, signal.SIGKILL)
+        up.proc.wait(10)
+        # Then the parts, told by the kernel, stop by themselves: nothing is left in their process groups
+        assert wait_for(lambda: not live_in_groups(groups), timeout=30, what='every child process group to be empty')
+    finally:
+        up.stop()
+
+
 def test_up_stops_everything_when_one_part_dies(tmp_path: Path) -> None:
     # Given `fba up` whose Flower cannot start (its port is the API's)
     port = free_port()
