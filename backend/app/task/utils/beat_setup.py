@@ -79,7 +79,7 @@ async def _sync_code_schedules() -> None:
 
 
 def main() -> None:
-    from sqlalchemy.exc import InterfaceError, OperationalError  # not at the top: beat imports this module
+    from sqlalchemy.exc import DBAPIError  # not at the top: beat imports this module
 
     from backend.app.task.utils.dispatch import default_app
 
@@ -88,8 +88,9 @@ def main() -> None:
         asyncio.run(_sync_code_schedules())
     except TaskError as error:
         raise SystemExit(f'Code schedules of backend/app/task/tasks/beat.py: {error.message}') from None
-    except (OSError, OperationalError, InterfaceError) as error:
-        print(f'PostgreSQL did not take the code schedules ({error}); trying again shortly.', file=sys.stderr)
+    except (OSError, DBAPIError) as error:  # unreachable, not created or not migrated yet: beat waits for it
+        reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
+        print(f'PostgreSQL did not take the code schedules ({reason}); trying again shortly.', file=sys.stderr)
         raise SystemExit(os.EX_TEMPFAIL) from None
     print(json.dumps(sorted(app.tasks)))
 
