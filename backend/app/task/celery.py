@@ -30,7 +30,7 @@ class TaskApp(Celery):
 
     @cached_property
     def hooks(self) -> list[TaskHook]:
-        """Built on the first task run, so processes that run no task never import them."""
+        """Built on first use (a worker builds them as it starts), so processes that run no task never import them."""
         from backend.app.task.utils.hooks.dead_letter import DeadLetterHook
         from backend.app.task.utils.hooks.logging import LoggingHook
         from backend.app.task.utils.hooks.metrics import MetricsHook
