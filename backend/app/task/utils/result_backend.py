@@ -35,6 +35,7 @@ class PostgresBackend(BaseBackend):
         super().__init__(app, **kwargs)
         self._connection = ThreadConnection()
         self.result_batch = ResultBatch(get_settings().TASK_RESULT_BATCH, self._store_rows)
+        self._extended = bool(self.app.conf.result_extended)  # read once: `result_row` runs per task
 
     def exception_safe_to_retry(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.OperationalError)
@@ -64,7 +65,7 @@ class PostgresBackend(BaseBackend):
         the rest of the row.
         """
         children = self.current_task_children(request)
-        extended = request if request is not None and self.app.conf.result_extended else None
+        extended = request if request is not None and self._extended else None
         delivery_info = getattr(extended, 'delivery_info', None)
         time_start = getattr(request, TIME_START, None)
         ready = state in states.READY_STATES
