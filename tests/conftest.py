@@ -52,7 +52,13 @@ def _allocate_embedded_run() -> TestRun:
     global _embedded
     _embedded = embedded.EmbeddedRun()
     os.environ['CELERY_BROKER'] = 'redis'
-    return TestRun.allocate(pg_port=_embedded.pg_port, redis_port=_embedded.redis_port, rabbitmq=False)
+    return TestRun.allocate(
+        pg_port=_embedded.pg_port,
+        redis_port=_embedded.redis_port,
+        pg_password=_embedded.pg_password,
+        redis_password=_embedded.redis_password,
+        rabbitmq=False,
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

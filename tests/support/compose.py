@@ -29,12 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / 'docker-compose.yml'
 ENV_EXAMPLE = ROOT / '.env.example'
 #: Settings that point at the run's own database, vhost and Redis db (from TestRun.environ()), and at its servers'
-#: ports (other than the standard ones when the run uses embedded servers).
+#: ports and passwords (other than the standard ones when the run uses embedded servers).
 RUN_SLICE = (
     'DATABASE_NAME',
     'DATABASE_PORT',
+    'DATABASE_PASSWORD',
     'CELERY_RABBITMQ_VHOST',
     'REDIS_PORT',
+    'REDIS_PASSWORD',
     'CELERY_BROKER_REDIS_DATABASE',
     'FBA_ENV_FILE',
 )

@@ -54,6 +54,8 @@ class EmbeddedRun:
         environ = self._stack.enter_context(embedded_servers(root / '.fba'))
         self.pg_port = int(environ['DATABASE_PORT'])
         self.redis_port = int(environ['REDIS_PORT'])
+        self.pg_password = environ['DATABASE_PASSWORD']
+        self.redis_password = environ['REDIS_PASSWORD']
 
     def stop(self) -> None:
         self._stack.close()

@@ -49,8 +49,8 @@ def require_services(names: list[str]) -> None:
         raise ServiceMissing('\n'.join(missing))
 
 
-def _admin_connection(port: int = 5432) -> psycopg.Connection:
-    return psycopg.connect(f'postgresql://postgres@{HOST}:{port}/postgres', autocommit=True)
+def _dsn(port: int, password: str, database: str) -> str:
+    return f'postgresql://postgres:{password}@{HOST}:{port}/{database}'
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -65,13 +65,24 @@ class TestRun:
     database: str
     vhost: str
     redis_db: int
-    # Where PostgreSQL and Redis listen, and whether RabbitMQ is there (not with FBA_TEST_SERVICES=embedded).
+    # Where PostgreSQL and Redis listen, with which passwords (the embedded ones have some), and whether
+    # RabbitMQ is there (not with FBA_TEST_SERVICES=embedded).
     pg_port: int = 5432
     redis_port: int = 6379
+    pg_password: str = ''
+    redis_password: str = ''
     rabbitmq: bool = True
 
     @classmethod
-    def allocate(cls, *, pg_port: int = 5432, redis_port: int = 6379, rabbitmq: bool = True) -> 'TestRun':
+    def allocate(
+        cls,
+        *,
+        pg_port: int = 5432,
+        redis_port: int = 6379,
+        pg_password: str = '',
+        redis_password: str = '',
+        rabbitmq: bool = True,
+    ) -> 'TestRun':
         run_id = f'{os.getpid()}_{secrets.token_hex(3)}'
         run = cls(
             run_id=run_id,
@@ -80,9 +91,11 @@ class TestRun:
             redis_db=0,
             pg_port=pg_port,
             redis_port=redis_port,
+            pg_password=pg_password,
+            redis_password=redis_password,
             rabbitmq=rabbitmq,
         )
-        with _admin_connection(pg_port) as conn:
+        with psycopg.connect(run.admin_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{run.database}"')
         if rabbitmq:
             _rabbitmqctl('add_vhost', run.vhost)
@@ -93,18 +106,21 @@ class TestRun:
     @property
     def admin_dsn(self) -> str:
         """The server's maintenance database, for creating and dropping databases."""
-        return f'postgresql://postgres@{HOST}:{self.pg_port}/postgres'
+        return _dsn(self.pg_port, self.pg_password, 'postgres')
 
     @property
     def dsn(self) -> str:
-        return f'postgresql://postgres@{HOST}:{self.pg_port}/{self.database}'
+        return _dsn(self.pg_port, self.pg_password, self.database)
+
+    def redis_client(self, db: int) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.redis_port, password=self.redis_password or None, db=db)
 
     def _claim_redis_db(self) -> int:
         """Databases 1-15 are handed out through NX keys in database 0, released at the end of the run."""
-        lock = redis.Redis(host=HOST, port=self.redis_port, db=0)
+        lock = self.redis_client(0)
         for number in range(1, 16):
             if lock.set(REDIS_LOCK_KEY.format(number), self.run_id, nx=True, ex=4 * 3600):
-                redis.Redis(host=HOST, port=self.redis_port, db=number).flushdb()
+                self.redis_client(number).flushdb()
                 return number
         raise ServiceMissing('every Redis database 1-15 is taken by other test runs')
 
@@ -114,21 +130,22 @@ class TestRun:
             'DATABASE_HOST': HOST,
             'DATABASE_PORT': str(self.pg_port),
             'DATABASE_USER': 'postgres',
-            'DATABASE_PASSWORD': '',
+            'DATABASE_PASSWORD': self.pg_password,
             'DATABASE_NAME': self.database,
             'CELERY_RABBITMQ_HOST': HOST,
             'CELERY_RABBITMQ_VHOST': self.vhost,
             'REDIS_HOST': HOST,
             'REDIS_PORT': str(self.redis_port),
+            'REDIS_PASSWORD': self.redis_password,
             'CELERY_BROKER_REDIS_DATABASE': str(self.redis_db),
         }
 
     def release(self) -> None:
-        with _admin_connection(self.pg_port) as conn:
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         if self.rabbitmq:
             _rabbitmqctl('delete_vhost', self.vhost)
-        redis.Redis(host=HOST, port=self.redis_port, db=self.redis_db).flushdb()
-        lock = redis.Redis(host=HOST, port=self.redis_port, db=0)
+        self.redis_client(self.redis_db).flushdb()
+        lock = self.redis_client(0)
         if lock.get(REDIS_LOCK_KEY.format(self.redis_db)) == self.run_id.encode():
             lock.delete(REDIS_LOCK_KEY.format(self.redis_db))
