@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from backend.embedded.stack import environ
 from backend.embedded.up import ENV_FILE
@@ -29,8 +31,14 @@ pytestmark = pytest.mark.slow
 
 FBA = [sys.executable, '-m', 'backend.cli']
 START_TIMEOUT = 240.0
+ALL_ANSWER = 'fba up: all parts answer'
 # The test run's own service settings must not reach the stack: the folder decides everything.
-RUN_SETTINGS = {*environ(pg_port=0, redis_port=0), 'FBA_ENV_FILE', 'FLOWER_BASIC_AUTH', 'API_TOKENS'}
+RUN_SETTINGS = {
+    *environ(pg_port=0, pg_password='', redis_port=0, redis_password=''),
+    'FBA_ENV_FILE',
+    'FLOWER_BASIC_AUTH',
+    'API_TOKENS',
+}
 
 
 @pytest.fixture
@@ -58,9 +66,21 @@ class Up:
         assert result.returncode == 0, f'fba {" ".join(args)} failed:\n{result.stdout}\n{result.stderr}'
         return result.stdout.strip()
 
+    def settings(self) -> dict[str, str]:
+        """What `fba up` wrote to .fba/embedded.env for other commands."""
+        return dict(line.split('=', 1) for line in (self.folder / ENV_FILE).read_text().splitlines())
+
     def dsn(self) -> str:
-        values = dict(line.split('=', 1) for line in (self.folder / ENV_FILE).read_text().splitlines())
-        return f'postgresql://postgres@127.0.0.1:{values["DATABASE_PORT"]}/{values["DATABASE_NAME"]}'
+        values = self.settings()
+        port, database, password = values['DATABASE_PORT'], values['DATABASE_NAME'], values['DATABASE_PASSWORD']
+        return f'postgresql://postgres:{password}@127.0.0.1:{port}/{database}'
+
+    def server_pids(self) -> tuple[int, int]:
+        """The embedded PostgreSQL's postmaster and the embedded Redis server."""
+        postmaster = int((self.folder / '.fba' / 'pgdata' / 'postmaster.pid').read_text().split()[0])
+        values = self.settings()
+        client = redis.Redis(port=int(values['REDIS_PORT']), password=values['REDIS_PASSWORD'])
+        return postmaster, int(client.info('server')['process_id'])
 
 
 @contextmanager
@@ -96,6 +116,8 @@ def test_fba_up_embedded_runs_the_stack_and_keeps_its_data() -> None:
     with open_tmp_dir() as folder:
         # Given the stack started on embedded servers in an empty folder
         with fba_up(folder, '--embedded') as first:
+            # (the file telling other commands the passwords is the owner's alone)
+            assert stat.S_IMODE((folder / ENV_FILE).stat().st_mode) == 0o600
             # When a task is sent and waited for, Then its result comes back
             assert float(first.fba('task', 'send', 'task.add', '--args', '[2, 3]', '--wait')) == 5
             task_id = first.fba('task', 'send', 'task.add', '--args', '[20, 22]')
@@ -114,6 +136,39 @@ def test_fba_up_embedded_runs_the_stack_and_keeps_its_data() -> None:
             status = json.loads(second.fba('task', 'status', task_id))
             assert (status['state'], status['result']) == ('SUCCESS', 42)
             assert 'smoke' in second.fba('schedule', 'list')
+
+
+def test_fba_up_embedded_killed_with_sigkill_takes_its_servers_down() -> None:
+    with open_tmp_dir() as folder:
+        # Given `fba up --embedded` with every part answering
+        api_port, flower_port = free_port(), free_port()
+        argv = [*FBA, 'up', '--embedded', '--api-port', str(api_port), '--flower-port', str(flower_port)]
+        spawned = spawn(f'up-{api_port}', argv, env=_bare_env(), cwd=folder, log_dir=folder)
+        up, groups = Up(folder=folder, spawned=spawned), set()
+        try:
+            wait_for(lambda: ALL_ANSWER in up.log(), timeout=START_TIMEOUT, interval=0.3, what='every part to answer')
+            servers = up.server_pids()
+            groups = set(descendants(spawned.proc.pid).values())
+            assert len(groups) >= 6, 'expected API, worker, beat, Flower and both embedded servers'
+            # When it is killed with SIGKILL, so it cannot stop anything itself
+            os.kill(spawned.proc.pid, signal.SIGKILL)
+            spawned.proc.wait(10)
+            # Then the kernel tells the embedded servers, which stop within seconds, and every part stops too
+            wait_for(lambda: not any(_running(pid) for pid in servers), timeout=20, what='both servers to stop')
+            assert wait_for(lambda: not live_in_groups(groups), timeout=30, what='every process it started to end')
+        finally:
+            for group in groups | set(descendants(spawned.proc.pid).values()) | {spawned.proc.pid}:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+            spawned.proc.wait()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != 'Z'
 
 
 def test_fba_up_names_the_service_that_does_not_answer(listener_port: int) -> None:
