@@ -35,7 +35,16 @@ def create_app(settings: Settings | None = None, celery: Celery | None = None) -
     if celery is None:
         celery = default_app()
     load_task_modules()  # also for an app given here: the routes check names and arguments against the registry
-    app = FastAPI(title='fba tasks', version='0.1.0', lifespan=lifespan)
+    # API_DOCS=false (production, docker-compose.yml): no /docs, /redoc or /openapi.json to map the API from.
+    docs = settings.API_DOCS
+    app = FastAPI(
+        title='fba tasks',
+        version='0.1.0',
+        lifespan=lifespan,
+        docs_url='/docs' if docs else None,
+        redoc_url='/redoc' if docs else None,
+        openapi_url='/openapi.json' if docs else None,
+    )
     app.state.settings = settings
     app.state.celery = celery
     app.add_middleware(RequestGuard, max_bytes=settings.API_MAX_BODY_BYTES)

@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     API_TOKENS: SecretStr = SecretStr('')
     API_MAX_BODY_BYTES: PositiveInt = 1_048_576
     API_SEND_BATCH_MAX: Annotated[int, Field(ge=1, le=10_000)] = 500
+    API_DOCS: bool = True
 
     @field_validator('CELERY_BROKER_URL', mode='before')
     @classmethod

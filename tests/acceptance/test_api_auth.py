@@ -66,3 +66,13 @@ def test_settings_refuse_short_tokens_without_showing_them(monkeypatch: pytest.M
     ) as error:
         load_settings()
     assert 'short-secret' not in str(error.value)
+
+
+@pytest.mark.parametrize('docs', [True, False])
+async def test_api_docs_setting_serves_or_hides_the_schema_and_its_pages(docs: bool) -> None:
+    # Given the API with API_DOCS on (the default) or off (as docker-compose.yml runs it)
+    app = create_app(api_settings(API_DOCS=docs))
+    async with client_for(app, token=TOKEN) as client:
+        statuses = {path: (await client.get(path)).status_code for path in ('/docs', '/redoc', '/openapi.json')}
+    # Then the pages and the schema answer, or are not there at all (even with a valid token)
+    assert statuses == dict.fromkeys(statuses, 200 if docs else 404)

@@ -3,6 +3,7 @@ passing its own health check against this machine's PostgreSQL, RabbitMQ and Red
 """
 
 import base64
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,13 +15,17 @@ import yaml
 
 from tests.support import services
 from tests.support.compose import (
+    API_TOKEN,
+    ENV_EXAMPLE,
     FLOWER_LOGIN,
+    USER_SECRETS,
     ComposeError,
     LocalService,
     fba_services,
     healthy_once,
     interpolate,
     load,
+    read_env_file,
     run_to_completion,
     service_for_run,
     start,
@@ -61,10 +66,11 @@ def test_compose_file_has_what_operations_need() -> None:
     )
     assert 'management' in services['fba_rabbitmq']['image']
     # Flower and the API listen on the container port that is published.
-    assert services['fba_celery_flower']['ports'] == ['8555:8555']
+    assert services['fba_celery_flower']['ports'][0].endswith(':8555:8555')
     assert user_dotenv()['FLOWER_PORT'] == '8555'
     server = services['fba_server']
     assert server['command'][server['command'].index('--port') + 1] == server['ports'][0].split(':')[-1]
+    assert services['fba_server']['environment']['API_DOCS'] == 'false'
     assert 'container_name' not in services['fba_celery_worker']
     for name in fba_services(compose):
         spec = services[name]
@@ -77,6 +83,56 @@ def test_compose_file_has_what_operations_need() -> None:
             assert spec['healthcheck']['test'], name
     pools = {name for name, spec in services.items() if 'pools' in spec.get('profiles', [])}
     assert {'fba_worker_email', 'fba_worker_payment', 'fba_worker_data_sync'} == pools
+
+
+SECRET_NAME = re.compile(r'PASSWORD|PASS\b|AUTH|TOKEN|SECRET', re.IGNORECASE)
+REFERENCE = re.compile(r'\$\{(?P<name>[A-Za-z_]\w*)(?P<rest>[^}]*)\}')
+
+
+def test_compose_file_has_no_default_secret() -> None:
+    # Every secret the compose file reads is required (`${NAME:?message}`): no fallback value, none empty
+    text = (ROOT / 'docker-compose.yml').read_text()
+    secrets = {match['name']: match['rest'] for match in REFERENCE.finditer(text) if SECRET_NAME.search(match['name'])}
+    assert {'DATABASE_PASSWORD', 'CELERY_RABBITMQ_PASSWORD', 'FLOWER_BASIC_AUTH', 'API_TOKENS'} <= set(secrets)
+    assert {name: rest for name, rest in secrets.items() if not rest.startswith(':?')} == {}
+    # and the template a user copies to .env leaves each of them (and the RabbitMQ user) for the user to set
+    example = read_env_file(ENV_EXAMPLE)
+    assert {name: example[name] for name in [*secrets, 'CELERY_RABBITMQ_USERNAME']} == dict.fromkeys(
+        [*secrets, 'CELERY_RABBITMQ_USERNAME'], ''
+    )
+    # and no secret is written into the file itself
+    assert not re.search(r'^\s*\w*(PASSWORD|PASS|AUTH|TOKENS?):\s*(?!\$\{)\S', text, re.MULTILINE)
+
+
+@pytest.mark.parametrize('secret', sorted(USER_SECRETS))
+def test_compose_refuses_to_start_while_a_secret_is_unset(secret: str) -> None:
+    # Given a .env where one of the secrets is left as .env.example has it (empty)
+    dotenv = {**user_dotenv(), secret: ''}
+    # When compose reads the file, Then it stops with one sentence naming the variable
+    with pytest.raises(ComposeError, match=rf'^{secret}: set {secret}\b.* in \.env$'):
+        interpolate((ROOT / 'docker-compose.yml').read_text(), dotenv)
+
+
+def _published(dotenv: dict[str, str]) -> dict[str, list[str]]:
+    return {
+        name: [interpolate(str(entry), dotenv) for entry in spec.get('ports', [])]
+        for name, spec in load()['services'].items()
+        if spec.get('ports')
+    }
+
+
+def test_compose_publishes_ports_on_loopback_unless_opened() -> None:
+    # By default every published port binds 127.0.0.1 only
+    published = _published({name: value for name, value in user_dotenv().items() if 'PUBLISH' not in name})
+    assert {'fba_server', 'fba_celery_flower', 'fba_rabbitmq'} <= set(published)
+    assert {
+        name: ports for name, ports in published.items() if not all(p.startswith('127.0.0.1:') for p in ports)
+    } == {}
+    # API_PUBLISH_ADDRESS / FLOWER_PUBLISH_ADDRESS open them, one by one
+    opened = _published({**user_dotenv(), 'API_PUBLISH_ADDRESS': '0.0.0.0'})
+    assert (opened['fba_server'], opened['fba_celery_flower']) == (['0.0.0.0:8000:8000'], ['127.0.0.1:8555:8555'])
+    opened = _published({**user_dotenv(), 'FLOWER_PUBLISH_ADDRESS': '0.0.0.0'})
+    assert (opened['fba_server'], opened['fba_celery_flower']) == (['127.0.0.1:8000:8000'], ['0.0.0.0:8555:8555'])
 
 
 @pytest.fixture(scope='module')
@@ -120,6 +176,14 @@ def test_compose_flower_answers_with_its_login_only(stack: dict[str, tuple[Local
     login = {'Authorization': 'Basic ' + base64.b64encode(FLOWER_LOGIN.encode()).decode()}
     assert http_status(url) == 401
     assert http_status(url, login) == 200
+
+
+def test_compose_api_hides_its_docs(stack: dict[str, tuple[LocalService, Spawned]]) -> None:
+    local, _ = stack['fba_server']
+    base = f'http://127.0.0.1:{local.ports["8000"]}'
+    statuses = [http_status(f'{base}{path}') for path in ('/docs', '/redoc', '/openapi.json')]
+    assert statuses == [404, 404, 404]
+    assert http_status(f'{base}/api/v1/tasks', {'Authorization': f'Bearer {API_TOKEN}'}) == 200
 
 
 def test_compose_workers_consume_their_own_queues(

@@ -42,6 +42,16 @@ RUN_SLICE = (
 )
 PORT_SETTINGS = ('FLOWER_PORT', 'METRICS_PORT')
 FLOWER_LOGIN = 'admin:compose-test-Secret-7'
+API_TOKEN = 'compose-test-token-0123456789'
+#: The secrets a user must set in .env before `docker compose up` (it refuses to start without them),
+#: here with the values this machine's services accept (its RabbitMQ has only the guest login).
+USER_SECRETS = {
+    'DATABASE_PASSWORD': 'only-in-compose',
+    'CELERY_RABBITMQ_USERNAME': 'guest',
+    'CELERY_RABBITMQ_PASSWORD': 'guest',
+    'FLOWER_BASIC_AUTH': FLOWER_LOGIN,
+    'API_TOKENS': API_TOKEN,
+}
 _VARIABLE = re.compile(r'\$\$|\$\{(?P<braced>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_]\w*)')
 
 
@@ -153,8 +163,8 @@ def _healthcheck_argv(spec: dict[str, Any], dotenv: dict[str, str], ports: dict[
 
 
 def user_dotenv() -> dict[str, str]:
-    """The user's .env: .env.example plus the two values the compose file's header says to set."""
-    return {**read_env_file(ENV_EXAMPLE), 'FLOWER_BASIC_AUTH': FLOWER_LOGIN, 'DATABASE_PASSWORD': 'only-in-compose'}
+    """The user's .env: .env.example plus the secrets the compose file's header says to set."""
+    return {**read_env_file(ENV_EXAMPLE), **USER_SECRETS}
 
 
 def service_for_run(name: str, test_run: Any, tmp: Path, compose: dict[str, Any] | None = None) -> LocalService:
