@@ -93,7 +93,8 @@ def test_compose_file_has_no_default_secret() -> None:
     # Every secret the compose file reads is required (`${NAME:?message}`): no fallback value, none empty
     text = (ROOT / 'docker-compose.yml').read_text()
     secrets = {match['name']: match['rest'] for match in REFERENCE.finditer(text) if SECRET_NAME.search(match['name'])}
-    assert {'DATABASE_PASSWORD', 'CELERY_RABBITMQ_PASSWORD', 'FLOWER_BASIC_AUTH', 'API_TOKENS'} <= set(secrets)
+    required = {'DATABASE_PASSWORD', 'CELERY_RABBITMQ_PASSWORD', 'REDIS_PASSWORD', 'FLOWER_BASIC_AUTH', 'API_TOKENS'}
+    assert required <= set(secrets)
     assert {name: rest for name, rest in secrets.items() if not rest.startswith(':?')} == {}
     # and the template a user copies to .env leaves each of them (and the RabbitMQ user) for the user to set
     example = read_env_file(ENV_EXAMPLE)

@@ -49,6 +49,7 @@ USER_SECRETS = {
     'DATABASE_PASSWORD': 'only-in-compose',
     'CELERY_RABBITMQ_USERNAME': 'guest',
     'CELERY_RABBITMQ_PASSWORD': 'guest',
+    'REDIS_PASSWORD': 'only-in-compose',
     'FLOWER_BASIC_AUTH': FLOWER_LOGIN,
     'API_TOKENS': API_TOKEN,
 }
