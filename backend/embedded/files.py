@@ -8,12 +8,15 @@ import io
 import os
 import pwd
 import secrets
+import stat
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 #: Under root, `.fba/` lets the servers' group pass through (search only), nobody else.
 PASS_THROUGH_DIR = 0o710
+#: Permissions for the group and for others, which nothing in a server's data folder needs.
+OPEN_BITS = stat.S_IRWXG | stat.S_IRWXO
 
 
 def private_append(path: Path) -> io.BufferedWriter:
@@ -55,13 +58,21 @@ def private_root(root: Path, user: pwd.struct_passwd | None) -> None:
 
 
 def server_dir(path: Path, user: pwd.struct_passwd | None) -> None:
-    """A server's data folder: 0700, owned (with everything in it) by the account the server runs as."""
+    """A server's data folder: 0700, and everything in it owned by the server's account and closed to others.
+
+    Folders made by older versions (Redis data written as root, files 0644) are
+    brought into line; a data folder already in line is only walked, not changed.
+    """
     path.mkdir(mode=PRIVATE_DIR, exist_ok=True)
     path.chmod(PRIVATE_DIR)
-    if user is None or path.stat().st_uid == user.pw_uid:
-        return
-    # Made by a run under another account (e.g. Redis data written as root by an older version).
-    os.chown(path, user.pw_uid, user.pw_gid)
     for folder, names, files in os.walk(path):
-        for name in (*names, *files):
-            os.lchown(os.path.join(folder, name), user.pw_uid, user.pw_gid)
+        for entry in (folder, *(os.path.join(folder, name) for name in (*names, *files))):
+            _make_private(entry, user)
+
+
+def _make_private(entry: str, user: pwd.struct_passwd | None) -> None:
+    info = os.lstat(entry)
+    if user is not None and info.st_uid != user.pw_uid:
+        os.lchown(entry, user.pw_uid, user.pw_gid)
+    if info.st_mode & OPEN_BITS and not stat.S_ISLNK(info.st_mode):
+        os.chmod(entry, stat.S_IMODE(info.st_mode) & ~OPEN_BITS)

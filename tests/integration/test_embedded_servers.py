@@ -284,3 +284,20 @@ def test_a_cluster_made_with_trust_authentication_is_secured_on_start(folder: Pa
 
 def _hba_rules(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.strip() and not line.startswith('#')]
+
+
+def test_a_data_folder_left_open_by_an_older_version_is_made_private(folder: Path) -> None:
+    # Given a .fba/ as older versions left it: open to all, a world-readable log, Redis data of another account
+    root = folder / '.fba'
+    (root / 'redis' / 'appendonlydir').mkdir(parents=True, mode=0o755)
+    root.chmod(0o755)
+    (root / 'redis' / 'appendonlydir' / 'old.aof').write_text('')
+    (root / 'postgres.log').write_text('old lines\n')
+    (root / 'postgres.log').chmod(0o644)
+    # When the servers start on it
+    with embedded_servers(root) as environ:
+        assert _redis(environ).ping()
+        # Then nothing in it is open to other users, and the servers' account owns the Redis data
+        assert [path for path in [root, *root.rglob('*')] if path.lstat().st_mode & stat.S_IRWXO] == []
+        owner = os.geteuid() if os.geteuid() != 0 else pwd.getpwnam('nobody').pw_uid
+        assert {path.lstat().st_uid for path in (root / 'redis').rglob('*')} == {owner}

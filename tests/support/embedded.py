@@ -24,7 +24,7 @@ def wanted() -> bool:
 
 @contextmanager
 def open_tmp_dir() -> Iterator[Path]:
-    """A temporary folder others may traverse: under root the embedded PostgreSQL runs as `nobody`.
+    """A temporary folder others may traverse: under root the embedded servers run as `nobody`.
 
     Not pytest's tmp_path: its base folder is private (0700), and every pytest session resets it so.
     """
