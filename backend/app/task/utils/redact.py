@@ -10,6 +10,7 @@ ending in a word that describes the secret rather than holding it
 
 import ast
 import functools
+import itertools
 import re
 from typing import Any
 
@@ -45,7 +46,7 @@ def is_secret_name(name: str) -> bool:
     parts = [part.lower() for part in _WORD_PART.findall(name) if not part.isdigit()]
     if not parts or (len(parts) > 1 and parts[-1] in DESCRIPTIVE_SUFFIXES):
         return False
-    pairs = (first + second for first, second in zip(parts, parts[1:], strict=False))
+    pairs = (first + second for first, second in itertools.pairwise(parts))
     return any(part in SECRET_WORDS for part in parts) or any(pair in SECRET_WORDS for pair in pairs)
 
 
@@ -90,7 +91,7 @@ def call_reprs(param_names: list[str] | None, args: tuple | list, kwargs: dict[s
 
 
 def redact_repr(value: Any) -> Any:
-    """A task result as events show it (`repr` text): masked when it parses, hidden when it cannot and names a secret."""
+    """A task result as events show it (`repr` text): masked if it parses, hidden if it cannot and names a secret."""
     if not isinstance(value, str):
         return repr(redact(value))
     try:
