@@ -1,3 +1,5 @@
+import traceback
+
 import pytest
 
 from backend.app.task.utils.redact import (
@@ -11,6 +13,7 @@ from backend.app.task.utils.redact import (
     scrub_text,
     secret_values,
 )
+from backend.app.task.utils.scrub import scrub_exception
 
 SECRET_NAMES = [
     'password', 'Password', 'db_pwd', 'smtp_pass', 'passwd', 'password2', 'passphrase',
@@ -85,3 +88,26 @@ def test_secret_values_collects_the_text_of_masked_values_long_enough_to_find() 
 
 def test_scrub_text_replaces_longest_values_first() -> None:
     assert scrub_text('bad hunter22 and hunter2', {'hunter2', 'hunter22'}) == 'bad *** and ***'
+
+
+def test_scrub_exception_reaches_args_attributes_notes_and_the_exceptions_behind() -> None:
+    class Refused(Exception):
+        def __init__(self, detail: str) -> None:
+            super().__init__('refused')
+            self.detail = detail
+
+        def __str__(self) -> str:
+            return f'refused: {self.detail}'
+
+    secret = 'hunter22'
+    try:
+        try:
+            raise KeyError(secret)
+        except KeyError as cause:
+            error = Refused(f'pwd {secret}')
+            error.add_note(f'tried {secret}')
+            raise error from cause
+    except Refused as raised:
+        scrub_exception(raised, ['password'], [secret], {})
+        text = ''.join(traceback.format_exception(raised))
+    assert secret not in text and "KeyError: '***'" in text and 'refused: pwd ***' in text and 'tried ***' in text

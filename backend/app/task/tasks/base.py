@@ -63,7 +63,7 @@ class TaskBase(Task):
         try:
             return super().__call__(*args, **kwargs)
         except Retry as retry:
-            scrub_exception(retry.exc, parameter_names(self), args, kwargs)
+            scrub_exception(retry, parameter_names(self), args, kwargs)
             raise
         except Exception as exc:
             # Before anything records it: the stored result, the dead letter, logs and events see the masked text.
