@@ -132,3 +132,20 @@ def test_a_failure_is_stored_and_dead_lettered_with_the_secret_values_scrubbed(
     # And the worker's log lines, Celery's error line with its traceback included, show none of them
     wait_for(lambda: 'raised unexpected' in worker.log(), timeout=10, what="Celery's failure line")
     assert not [s for s in SECRETS if s in worker.log()]
+
+
+def test_celery_inspect_shows_a_waiting_call_masked(celery_app: Any, secret_worker: tuple[WorkerProcess, str]) -> None:
+    worker, q = secret_worker
+    # Given a call the worker holds until its countdown ends
+    waiting = secret_tasks.secret_login.apply_async(ARGS, KWARGS, queue=q, countdown=600)
+    inspect = celery_app.control.inspect(destination=[worker.name], timeout=2)
+
+    def scheduled() -> list[Any]:
+        return [entry['request'] for entry in (inspect.scheduled() or {}).get(worker.name, [])]
+
+    try:
+        # Then `celery inspect scheduled` shows its call as the masked headers, not the decoded arguments
+        [request] = wait_for(scheduled, timeout=30, what='the call to be scheduled on the worker')
+        assert (request['id'], request['args'], request['kwargs']) == (waiting.id, MASKED_ARGS, MASKED_KWARGS)
+    finally:
+        waiting.revoke()
