@@ -5,6 +5,7 @@ own FLOWER_* environment variables, never on the command line, so they show in
 neither `ps` nor a log line.
 """
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -62,11 +63,13 @@ def flower_argv(settings: Settings, *, port: int | None, address: str | None, de
 def _private_state_dir(folder: Path) -> None:
     """The state file holds every task's arguments, results and errors: only Flower's user may read it.
 
-    The folder is 0700 and files Flower creates from now on are 0600 (this
-    process's umask); state files left readable by an older run are closed too.
+    The folder is 0700 (unless another user owns it, a mounted volume say) and
+    files Flower creates from now on are 0600 (this process's umask); state
+    files left readable by an older run are closed too.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
+    with contextlib.suppress(PermissionError):
+        folder.chmod(0o700)
     os.umask(0o077)
     for existing in folder.glob(f'{STATE_FILE}*'):
         existing.chmod(0o600)
