@@ -1,12 +1,14 @@
-"""Flower's command line built from the settings: port, login, broker page and state file.
+"""Flower's command line built from the settings: port, login, broker page and (private) state file.
 
 Secrets (the login and the RabbitMQ management URL) reach Flower through its
 own FLOWER_* environment variables, never on the command line, so they show in
 neither `ps` nor a log line.
 """
 
+import contextlib
 import os
 import socket
+from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from backend.app.task.errors import TaskError
@@ -53,9 +55,24 @@ def flower_argv(settings: Settings, *, port: int | None, address: str | None, de
         f'--persistent={settings.FLOWER_PERSISTENT}',
     ]
     if settings.FLOWER_PERSISTENT:
-        settings.FLOWER_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _private_state_dir(settings.FLOWER_DATA_DIR)
         argv.append(f'--db={settings.FLOWER_DATA_DIR / STATE_FILE}')
     return argv
+
+
+def _private_state_dir(folder: Path) -> None:
+    """The state file holds every task's arguments, results and errors: only Flower's user may read it.
+
+    The folder is 0700 (unless another user owns it, a mounted volume say) and
+    files Flower creates from now on are 0600 (this process's umask); state
+    files left readable by an older run are closed too.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):
+        folder.chmod(0o700)
+    os.umask(0o077)
+    for existing in folder.glob(f'{STATE_FILE}*'):
+        existing.chmod(0o600)
 
 
 def _set_env(name: str, value: str | None) -> None:

@@ -39,6 +39,13 @@ def list_(
 
 
 @app.command()
+def show(schedule_id: int) -> None:
+    """Print one schedule as JSON (secret-looking arguments masked)."""
+    detail = in_transaction(lambda db: schedule_service.get(db=db, pk=schedule_id))
+    typer.echo(detail.model_dump_json(indent=2))
+
+
+@app.command()
 def add(
     name: str,
     task: str,

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.core.conf import get_settings
 
+#: An error's text (logged, or stored as a failed task's traceback) names the statement but not its bound values.
+PRIVATE = {'hide_parameters': True}
+
 _async_engines: WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = WeakKeyDictionary()
 _sync_engine: tuple[int, Engine] | None = None
 
@@ -27,7 +30,7 @@ def async_engine() -> AsyncEngine:
     if engine is None:
         settings = get_settings()
         engine = create_async_engine(
-            settings.database_url('asyncpg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True
+            settings.database_url('asyncpg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True, **PRIVATE
         )
         _async_engines[loop] = engine
     return engine
@@ -53,7 +56,7 @@ def sync_engine() -> Engine:
     if _sync_engine is None or _sync_engine[0] != os.getpid():
         settings = get_settings()
         engine = create_engine(
-            settings.database_url('psycopg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True
+            settings.database_url('psycopg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True, **PRIVATE
         )
         _sync_engine = (os.getpid(), engine)
     return _sync_engine[1]

@@ -1,4 +1,4 @@
-"""Every route but `/monitoring/health` needs a valid bearer token; tokens never reach a log line."""
+"""Every route but `/monitoring/live|health` needs a valid bearer token; tokens never reach a log line."""
 
 import logging
 import re
@@ -11,11 +11,12 @@ from backend.main import create_app
 from tests.support.api import OTHER_TOKEN, TOKEN, api_settings, client_for
 
 APP = create_app(api_settings())
+OPEN = ('/api/v1/monitoring/live', '/api/v1/monitoring/health')
 PROTECTED = sorted(
     (method.upper(), re.sub(r'\{\w+\}', '1', path))
     for path, operations in APP.openapi()['paths'].items()
     for method in operations
-    if path != '/api/v1/monitoring/health'
+    if path not in OPEN
 )
 
 
@@ -55,7 +56,7 @@ async def test_openapi_documents_the_bearer_scheme() -> None:
     async with client_for(APP, token=None) as client:
         schema = (await client.get('/openapi.json')).json()
     assert schema['components']['securitySchemes']['HTTPBearer']['scheme'] == 'bearer'
-    assert 'security' not in schema['paths']['/api/v1/monitoring/health']['get']
+    assert not [path for path in OPEN if 'security' in schema['paths'][path]['get']]
     assert schema['paths']['/api/v1/tasks']['get']['security'] == [{'HTTPBearer': []}]
 
 

@@ -32,6 +32,12 @@ async def test_health_answers_503_with_the_broker_down_and_shows_no_address() ->
     assert 'guest' not in response.text and '127.0.0.1' not in response.text
 
 
+async def test_live_answers_200_without_a_token_even_with_the_broker_down() -> None:
+    async with client_for(create_app(api_settings(), celery=dead_broker_app()), token=None) as client:
+        response = await client.get('/api/v1/monitoring/live')
+    assert (response.status_code, response.json()) == (200, {'status': 'ok'})
+
+
 async def test_queues_with_the_broker_down_is_503() -> None:
     async with client_for(create_app(api_settings(), celery=dead_broker_app())) as client:
         response = await client.get('/api/v1/monitoring/queues')

@@ -1,14 +1,19 @@
 """`/api/v1/schedules`: create, read, edit on `version`, enable/disable, run now, runs, preview, delete."""
 
+import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
+from tests.acceptance.test_cli import fba
 from tests.support.api import assert_error
+from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.broker
@@ -126,3 +131,47 @@ async def test_delete_schedule_removes_it(api: httpx.AsyncClient, schedule: dict
     assert (await api.delete(f'/api/v1/schedules/{schedule["id"]}')).status_code == 204
     assert_error(await api.get(f'/api/v1/schedules/{schedule["id"]}'), 404)
     assert_error(await api.delete(f'/api/v1/schedules/{schedule["id"]}'), 404)
+
+
+async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real(
+    api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, private_queue: str
+) -> None:
+    from tests.support.secret_tasks import API_KEY, PASSWORD
+
+    # Given a schedule of a task with a secret positional and a secret keyword argument
+    body = {
+        **HOURLY,
+        'name': f'login-{uuid.uuid4().hex[:8]}',
+        'task': 'test.secret_login',
+        'args': ['ann', PASSWORD],
+        'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
+        'queue': private_queue,
+    }
+    created = await api.post('/api/v1/schedules', json=body)
+    assert created.status_code == 201, created.text
+    pk = created.json()['id']
+    # Then every answer shows it masked: create, read, list, patch, and `fba schedule show`
+    answers = [
+        created,
+        await api.get(f'/api/v1/schedules/{pk}'),
+        await api.get('/api/v1/schedules', params={'task': 'test.secret_login'}),
+        await api.patch(f'/api/v1/schedules/{pk}', json={'version': created.json()['version'], 'description': 'x'}),
+    ]
+    assert [a.status_code for a in answers] == [201, 200, 200, 200]
+    shown_call = answers[1].json()['args'], answers[1].json()['kwargs']
+    assert shown_call == (['ann', '***'], {'api_key': '***', 'mode': 'ok'})
+    shown = await asyncio.to_thread(fba, 'schedule', 'show', str(pk))
+    assert shown.returncode == 0 and '"api_key": "***"' in shown.stdout, shown.stderr
+    texts = [answer.text for answer in answers] + [shown.stdout]
+    assert not [text for text in texts if PASSWORD in text or API_KEY in text]
+    # And the row keeps the real values, which a run sends in the message body (its headers masked)
+    row = pg.execute('SELECT args, kwargs FROM task_schedule WHERE id = %s', [pk]).fetchone()
+    assert row == (['ann', PASSWORD], {'api_key': API_KEY, 'mode': 'ok'})
+    with celery_app.connection_for_read() as conn:
+        queue = celery_app.amqp.queues[private_queue](conn.default_channel)
+        queue.declare()
+        assert (await api.post(f'/api/v1/schedules/{pk}/run')).status_code == 202
+        message = wait_for(lambda: queue.get(no_ack=True), timeout=10, what='the run message')
+        queue.delete()
+    assert json.loads(message.body)[:2] == [['ann', PASSWORD], {'api_key': API_KEY, 'mode': 'ok'}]
+    assert message.headers['argsrepr'] == "['ann', '***']"

@@ -1,17 +1,20 @@
 """`fba api` as users run it: a real uvicorn process answering over TCP, with token auth and clean logs."""
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from backend.app.task.service.health_cache import MAX_AGE
 from tests.support.api import TOKEN
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
@@ -74,3 +77,51 @@ def test_fba_api_serves_health_openly_and_the_rest_with_a_token(
     log = log_path.read_text()
     assert 'GET /api/v1/tasks' in log
     assert TOKEN not in log and 'nope-nope' not in log and 'guest:guest' not in log
+
+
+async def open_health_call(base: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A health request already written to the server's socket (so it is in flight before the next step)."""
+    host, port = base.removeprefix('http://').split(':')
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b'GET /api/v1/monitoring/health HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n')
+    await writer.drain()
+    return reader, writer
+
+
+async def status_of(call: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> bytes:
+    reader, writer = call
+    status = await reader.readline()
+    writer.close()
+    return status.split(b' ', 2)[1]
+
+
+async def test_concurrent_health_calls_do_not_delay_an_authenticated_write(
+    server: tuple[str, Path], worker: WorkerProcess
+) -> None:
+    base, _ = server
+    auth = {'Authorization': f'Bearer {TOKEN}'}
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=auth) as client:
+        body = {
+            'name': f'health-load-{time.time_ns()}',
+            'task': 'task.ping',
+            'kind': 'interval',
+            'interval_every': 3600,
+        }
+        created = await client.post('/api/v1/schedules', json=body)
+        assert created.status_code == 201, created.text
+        run_path = f'/api/v1/schedules/{created.json()["id"]}/run'
+        try:
+            for _ in range(2):  # with no fresh result (the first round), then again once it has aged
+                # Given 40 health calls sent and waiting for their answer
+                calls = await asyncio.gather(*(open_health_call(base) for _ in range(40)))
+                # When an authenticated write is made meanwhile
+                started = time.monotonic()
+                run = await client.post(run_path)
+                took = time.monotonic() - started
+                # Then it answers within a second, and every health call gets the (shared) answer
+                assert run.status_code == 202, run.text
+                assert took < 1.0, f'the write took {took:.2f} s'
+                assert set(await asyncio.gather(*(status_of(call) for call in calls))) == {b'200'}
+                await asyncio.sleep(MAX_AGE)  # the cached result expires: the next round probes again
+        finally:
+            await client.delete(f'/api/v1/schedules/{created.json()["id"]}')

@@ -54,9 +54,30 @@ def test_flower_persists_its_state_to_a_file_in_the_data_dir(flower: tuple[Spawn
     spawned, _, data_dir = flower
     # When it stops
     spawned.stop()
-    # Then its state is in a file under FLOWER_DATA_DIR
+    # Then its state is in a file under FLOWER_DATA_DIR, readable by its user only (it holds every task's call)
     assert spawned.proc.returncode == 0, spawned.log()[-2000:]
-    assert wait_for(lambda: list(data_dir.glob('flower.db*')), timeout=10, what='the Flower state file')
+    files = wait_for(lambda: list(data_dir.glob('flower.db*')), timeout=10, what='the Flower state file')
+    assert {oct(path.stat().st_mode & 0o777) for path in files} == {oct(0o600)}
+    assert oct(data_dir.stat().st_mode & 0o777) == oct(0o700)
+
+
+def test_flower_closes_a_state_file_an_older_run_left_readable(tmp_path: Path) -> None:
+    # Given a state folder and file any local user could read
+    data_dir = tmp_path / 'flower-data'
+    data_dir.mkdir(mode=0o755)
+    (data_dir / 'flower.db').write_bytes(b'')
+    (data_dir / 'flower.db').chmod(0o644)
+    env = {**os.environ, 'FLOWER_BASIC_AUTH': LOGIN, 'FLOWER_DATA_DIR': str(data_dir), 'FLOWER_PERSISTENT': 'true'}
+    port = free_port()
+    # When Flower starts on it
+    spawned = spawn('flower-old', [*FBA, 'flower', '--port', str(port)], env=env, cwd=tmp_path, log_dir=tmp_path)
+    try:
+        wait_for_http(spawned, f'http://127.0.0.1:{port}/healthcheck')
+        # Then both are private to Flower's user
+        assert oct(data_dir.stat().st_mode & 0o777) == oct(0o700)
+        assert {oct(p.stat().st_mode & 0o777) for p in data_dir.glob('flower.db*')} == {oct(0o600)}
+    finally:
+        spawned.stop()
 
 
 def test_flower_refuses_to_start_without_a_login() -> None:

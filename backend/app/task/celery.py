@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import before_task_publish, celeryd_init, worker_init, worker_process_shutdown, worker_shutdown
 
+from backend.app.task.utils.call_headers import mask_call_headers
 from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
 from backend.app.task.utils.hooks.base import TaskHook
@@ -39,9 +40,12 @@ class TaskApp(Celery):
 
 
 def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
-    """Before a worker's first message: its tasks, its hooks' signal receivers (received count), result batching."""
+    """Before a worker's first message: its tasks, its hooks' signal receivers (received count), result batching,
+    and Celery's success lines (which print return values) silenced before its tracers check the log level."""
+    from backend.app.task.utils.hooks.logging import quiet_celery_trace
     from backend.app.task.utils.result_batch import enable_in_solo_worker
 
+    quiet_celery_trace()
     load_task_modules()
     if isinstance(instance.app, TaskApp):
         instance.app.hooks  # noqa: B018 (built now: MetricsHook connects the received counter)
@@ -105,6 +109,7 @@ def create_celery_app(settings: Settings | None = None) -> TaskApp:
     celeryd_init.connect(_prepare_worker, weak=False, dispatch_uid='fba.prepare_worker')
     worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
     worker_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.worker')
+    before_task_publish.connect(mask_call_headers, weak=False, dispatch_uid='fba.mask_call_headers')
     if settings.CELERY_BROKER == 'redis':
         before_task_publish.connect(invert_priority_for_redis, weak=False, dispatch_uid='fba.redis_priority')
     return app

@@ -5,6 +5,7 @@ since their text may hold a URL or host. Nothing else is echoed back.
 """
 
 import logging
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,7 +108,20 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    logger.error('%s %s raised', request.method, request.url.path, exc_info=error)
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        # The driver's message may quote a bound value (asyncpg: "invalid input for query argument $1: '...'"):
+        # the log gets the error classes, the statement (placeholders only) and where it was raised.
+        logger.error(
+            '%s %s raised %s (%s) on: %s\n%s',
+            request.method,
+            request.url.path,
+            type(error).__name__,
+            type(error.orig).__name__,
+            error.statement,
+            ''.join(traceback.format_tb(error.__traceback__)).rstrip(),
+        )
+    else:
+        logger.error('%s %s raised', request.method, request.url.path, exc_info=error)
     return envelope(500, 'Internal server error.')
 
 

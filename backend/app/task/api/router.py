@@ -1,4 +1,4 @@
-"""Everything under `/api/v1`; every route needs a bearer token except `/monitoring/health`."""
+"""Everything under `/api/v1`; every route needs a bearer token except `/monitoring/live` and `/monitoring/health`."""
 
 from fastapi import APIRouter, Depends
 

@@ -6,6 +6,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class GetLiveDetail(BaseModel):
+    status: Literal['ok']
+
+
 class GetHealthDetail(BaseModel):
     status: Literal['ok', 'unavailable']
     broker: bool = Field(description='The broker accepted a connection')

@@ -8,9 +8,11 @@ end after start, positive interval) is checked by the service, which raises
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.app.task.schema.common import IsoDatetime, JsonArgs, JsonKwargs
+from backend.app.task.utils.call_headers import task_parameter_names
+from backend.app.task.utils.redact import redact_call
 
 ScheduleKind = Literal['interval', 'crontab', 'clocked']
 IntervalPeriod = Literal['seconds', 'minutes', 'hours', 'days']
@@ -119,6 +121,14 @@ class GetScheduleDetail(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode='after')
+    def _mask_secrets(self) -> 'GetScheduleDetail':
+        """Stored as given (the worker gets the real values), shown with secret-looking arguments masked."""
+        from backend.app.task.utils.dispatch import default_app  # the registry, for positional parameter names
+
+        self.args, self.kwargs = redact_call(task_parameter_names(self.task, default_app()), self.args, self.kwargs)
+        return self
 
 
 class GetScheduleRunDetail(BaseModel):

@@ -79,7 +79,7 @@ def _where(filters: DeadLetterFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def _param_names(task_name: str | None) -> list[str]:
+def _param_names(task_name: str | None) -> list[str] | None:
     return parameter_names(default_app().tasks.get(task_name) if task_name else None)
 
 

@@ -2,12 +2,14 @@
 
 Broker and worker probes are blocking kombu/Celery calls, so they run in a
 thread; each is bounded by a short timeout and a probe that fails reports
-"down" rather than raising.
+"down" rather than raising. The health probe uses its own database session,
+so health calls never hold connections the other routes need.
 """
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from celery import Celery, states
 from sqlalchemy import ColumnElement, text
@@ -17,14 +19,20 @@ from backend.app.task.constants import API_INSPECT_TIMEOUT
 from backend.app.task.crud import crud_task_result
 from backend.app.task.model.result import TaskResult
 from backend.app.task.schema.monitoring import GetHealthDetail, GetQueueDetail, GetTaskRunDetail, GetWorkerDetail
+from backend.database.db import async_session
 
 logger = logging.getLogger(__name__)
+T = TypeVar('T')
+
+
+#: Longest one health check may take; a check still running then counts as "down".
+PROBE_TIMEOUT = 3.0
 
 
 def _broker_answers(app: Celery) -> bool:
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=app.conf.broker_connection_timeout)
+            conn.ensure_connection(max_retries=1, timeout=min(PROBE_TIMEOUT, app.conf.broker_connection_timeout))
         return True
     except Exception as error:  # any failure means "down"; the type is enough to diagnose
         logger.warning('broker probe failed: %s', type(error).__name__, extra={'action': 'health'})
@@ -40,18 +48,36 @@ def _ping(app: Celery) -> list[str]:
     return sorted(name for reply in replies for name in reply)
 
 
-async def _database_answers(db: AsyncSession) -> bool:
+async def _database_answers() -> bool:
     try:
-        await db.execute(text('SELECT 1'))
+        async with async_session() as session:
+            await session.execute(text('SELECT 1'))
         return True
     except Exception as error:
         logger.warning('database probe failed: %s', type(error).__name__, extra={'action': 'health'})
         return False
 
 
-async def health(*, app: Celery, db: AsyncSession) -> GetHealthDetail:
-    broker, workers, database = await asyncio.gather(
-        asyncio.to_thread(_broker_answers, app), asyncio.to_thread(_ping, app), _database_answers(db)
+async def _bounded(check: Awaitable[T], down: T, what: str) -> T:
+    """The check's answer, or `down` once PROBE_TIMEOUT has passed (a thread left behind ends by its own timeout)."""
+    try:
+        return await asyncio.wait_for(check, PROBE_TIMEOUT)
+    except TimeoutError:
+        logger.warning('%s probe took over %s s', what, PROBE_TIMEOUT, extra={'action': 'health'})
+        return down
+
+
+async def _broker_and_workers(app: Celery) -> tuple[bool, list[str]]:
+    """Workers are pinged only through a broker that answers: a ping through a dead one would only wait."""
+    if not await _bounded(asyncio.to_thread(_broker_answers, app), False, 'broker'):
+        return False, []
+    return True, await _bounded(asyncio.to_thread(_ping, app), [], 'worker')
+
+
+async def health(*, app: Celery) -> GetHealthDetail:
+    """Readiness: broker, database and at least one worker answer. Run through a `HealthCache`, not per call."""
+    (broker, workers), database = await asyncio.gather(
+        _broker_and_workers(app), _bounded(_database_answers(), False, 'database')
     )
     ok = broker and database and bool(workers)
     return GetHealthDetail(status='ok' if ok else 'unavailable', broker=broker, database=database, workers=len(workers))

@@ -22,14 +22,17 @@ from backend.app.task.utils.event_loop import run_async
 from backend.app.task.utils.hooks.base import TaskHook
 from backend.app.task.utils.queues import PRIORITY_HEADER
 from backend.app.task.utils.retry import RetryPolicy
+from backend.app.task.utils.scrub import scrub_exception
+from backend.app.task.utils.signature import parameter_names
 from backend.core.conf import get_settings
 
 logger = logging.getLogger(__name__)
 
 
 class TaskBase(Task):
-    #: Worker request class: acknowledges a message only once its (possibly batched) result is committed.
-    Request = 'backend.app.task.utils.result_batch:BatchedRequest'
+    #: Worker request class: acknowledges a message only once its (possibly batched) result is committed, and
+    #: shows the call and result masked in events and `celery inspect`.
+    Request = 'backend.app.task.utils.masked_request:MaskedRequest'
     #: The task body is a coroutine run on the worker process's event loop.
     is_async: bool = False
     #: Optional pydantic model that the task's keyword arguments must fit.
@@ -59,9 +62,12 @@ class TaskBase(Task):
         """Run the body; a retryable exception schedules the next attempt after the policy's backoff."""
         try:
             return super().__call__(*args, **kwargs)
-        except Retry:
+        except Retry as retry:
+            scrub_exception(retry, parameter_names(self), args, kwargs)
             raise
         except Exception as exc:
+            # Before anything records it: the stored result, the dead letter, logs and events see the masked text.
+            scrub_exception(exc, parameter_names(self), args, kwargs)
             policy = self.policy
             retries = self.request.retries or 0
             if self.request.called_directly or not policy.retries(exc) or retries >= (policy.max_retries or 0):

@@ -17,12 +17,12 @@ from kombu.utils.json import dumps
 from kombu.utils.uuid import uuid
 
 from backend.app.task.errors import BrokerRefused, BrokerUnavailable
+from backend.app.task.utils.call_headers import task_parameter_names
+from backend.app.task.utils.redact import call_reprs
 
 #: Messages published between two waits for RabbitMQ's confirms (and per Redis pipeline).
 CONFIRM_WINDOW = 5000
 CONFIRM_TIMEOUT = 30.0
-#: Longest `argsrepr`/`kwargsrepr` header, as Celery cuts them.
-REPR_MAX = 1024
 #: The headers that differ between the calls of one batch (all strings).
 VARYING_HEADERS = ('id', 'root_id', 'argsrepr', 'kwargsrepr')
 #: The canvas part of a task message body: no callbacks, errbacks, chain or chord.
@@ -88,6 +88,7 @@ def publish_many(
     # Unset headers read as None by the worker anyway; leaving them out makes each message cheaper to encode.
     headers = {key: value for key, value in template.items() if value is not None}
     ids = list(task_ids) if task_ids is not None else [uuid() for _ in calls]
+    names = task_parameter_names(name, app)
     transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
     sent = 0
     try:
@@ -101,12 +102,13 @@ def publish_many(
                 with producer.batch(max_size=CONFIRM_WINDOW):
                     for i in window:
                         args, kwargs = calls[i]
+                        args_repr, kwargs_repr = call_reprs(names, args, kwargs)
                         message_headers = {
                             **headers,
                             'id': ids[i],
                             'root_id': ids[i],
-                            'argsrepr': _repr(args),
-                            'kwargsrepr': _repr(kwargs),
+                            'argsrepr': args_repr,
+                            'kwargsrepr': kwargs_repr,
                         }
                         send(dumps((args, kwargs, EMBED)), message_headers, ids[i])
                 if confirms is None:
@@ -219,12 +221,6 @@ class _PreparedMessage(amqp.Message):
 
     def _serialize_properties(self) -> bytes:
         return self._encoded_properties
-
-
-def _repr(value: Any) -> str:
-    """`argsrepr`/`kwargsrepr` for logs and Flower, cut like Celery's own."""
-    text = repr(value)
-    return text if len(text) <= REPR_MAX else text[: REPR_MAX - 3] + '...'
 
 
 def publish_each(app: Celery, calls: Sequence[tuple[str, list[Any], dict[str, Any], dict[str, Any]]]) -> None:

@@ -22,7 +22,9 @@ from celery.result import GroupResult, allow_join_result, result_from_tuple
 from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
 from backend.app.task.utils.pg_connection import ThreadConnection
+from backend.app.task.utils.redact import redact_call
 from backend.app.task.utils.result_batch import ResultBatch
+from backend.app.task.utils.signature import parameter_names
 from backend.core.conf import get_settings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class PostgresBackend(BaseBackend):
         delivery_info = getattr(extended, 'delivery_info', None)
         time_start = getattr(request, TIME_START, None)
         ready = state in states.READY_STATES
+        args, kwargs = self._masked_call(extended)
         return {
             'task_id': task_id,
             'status': state,
@@ -78,13 +81,22 @@ class PostgresBackend(BaseBackend):
             'traceback': traceback,
             'children': self.encode(children) if children else None,
             'name': getattr(extended, 'task', None),
-            'args': self._encode_optional(getattr(extended, 'args', None)),
-            'kwargs': self._encode_optional(getattr(extended, 'kwargs', None)),
+            'args': self._encode_optional(args),
+            'kwargs': self._encode_optional(kwargs),
             'worker': getattr(extended, 'hostname', None),
             'retries': getattr(extended, 'retries', None),
             'queue': delivery_info.get('routing_key') if delivery_info else None,
             'runtime': time.monotonic() - time_start if ready and time_start is not None else None,
         }
+
+    def _masked_call(self, request: Any) -> tuple[list | None, dict[str, Any] | None]:
+        """The call as stored: secrets masked, since the message (and a dead letter) keeps the real values."""
+        args, kwargs = getattr(request, 'args', None), getattr(request, 'kwargs', None)
+        if args is None and kwargs is None:
+            return None, None
+        names = parameter_names(self.app.tasks.get(getattr(request, 'task', None) or ''))
+        shown_args, shown_kwargs = redact_call(names, args or [], kwargs or {})
+        return (None if args is None else shown_args), (None if kwargs is None else shown_kwargs)
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
         row = crud_result.get_result(self._connection.get(), task_id)

@@ -16,6 +16,6 @@ def task_signature(task: Task) -> inspect.Signature:
         return _UNKNOWN
 
 
-def parameter_names(task: Task | None) -> list[str]:
-    """The names positional arguments bind to (none for an unknown task)."""
-    return list(task_signature(task).parameters) if task is not None else []
+def parameter_names(task: Task | None) -> list[str] | None:
+    """The names positional arguments bind to; None for a task this process does not know (masking hides them all)."""
+    return list(task_signature(task).parameters) if task is not None else None

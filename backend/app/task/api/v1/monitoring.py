@@ -1,15 +1,23 @@
-"""`/monitoring`: health (the one route without auth), queues, workers, failed and slow runs."""
+"""`/monitoring`: liveness and health (the routes without auth), queues, workers, failed and slow runs."""
 
+import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from backend.app.task.api.deps import CeleryApp, CurrentSessionTransaction, Paging, page_of, require_token
 from backend.app.task.api.errors import error_responses
 from backend.app.task.constants import API_NAME_MAX_LENGTH
 from backend.app.task.schema.common import PageDetail
-from backend.app.task.schema.monitoring import GetHealthDetail, GetQueueDetail, GetTaskRunDetail, GetWorkerDetail
+from backend.app.task.schema.monitoring import (
+    GetHealthDetail,
+    GetLiveDetail,
+    GetQueueDetail,
+    GetTaskRunDetail,
+    GetWorkerDetail,
+)
 from backend.app.task.service import monitoring_service
+from backend.app.task.service.health_cache import HealthCache
 
 router = APIRouter(prefix='/monitoring', tags=['monitoring'])
 protected = APIRouter(dependencies=[Depends(require_token)])
@@ -17,13 +25,26 @@ protected = APIRouter(dependencies=[Depends(require_token)])
 TaskNameFilter = Annotated[str | None, Query(max_length=API_NAME_MAX_LENGTH, description='Only this task')]
 
 
+def _health_cache(request: Request) -> HealthCache:
+    """One cache per API app, made on first use (no await in between, so no two are made)."""
+    state = request.app.state
+    if getattr(state, 'health_cache', None) is None:
+        state.health_cache = HealthCache(functools.partial(monitoring_service.health, app=state.celery))
+    return state.health_cache
+
+
+@router.get('/live', summary='The API process answers (no auth, no I/O): a liveness probe')
+async def live() -> GetLiveDetail:
+    return GetLiveDetail(status='ok')
+
+
 @router.get(
     '/health',
     responses={503: {'model': GetHealthDetail, 'description': 'Broker, database or every worker down'}},
-    summary='Broker, database and workers answering (no auth)',
+    summary='Broker, database and workers answering, at most about 2 s ago (no auth): a readiness probe',
 )
-async def health(celery: CeleryApp, db: CurrentSessionTransaction, response: Response) -> GetHealthDetail:
-    detail = await monitoring_service.health(app=celery, db=db)
+async def health(cache: Annotated[HealthCache, Depends(_health_cache)], response: Response) -> GetHealthDetail:
+    detail = await cache.get()
     response.status_code = 200 if detail.status == 'ok' else 503
     return detail
 

@@ -11,6 +11,13 @@ from backend.app.task.utils.redact import redact_call
 from backend.app.task.utils.signature import parameter_names
 
 logger = logging.getLogger('fba.task')
+#: Celery's logger of task outcomes: its INFO lines print a task's return value and a retry's reason unmasked.
+CELERY_TRACE_LOGGER = 'celery.app.trace'
+
+
+def quiet_celery_trace() -> None:
+    """Keep only Celery's WARNING and ERROR outcome lines in a worker; this hook's lines say the rest, masked."""
+    logging.getLogger(CELERY_TRACE_LOGGER).setLevel(logging.WARNING)
 
 
 class LoggingHook(TaskHook):

@@ -1,0 +1,22 @@
+"""The worker's request: what it tells events (Flower) and `celery inspect` about a call and its result is masked.
+
+The arguments already travel masked in the message headers; this covers what
+the worker adds: the result's repr in `task-succeeded` events, and the
+decoded arguments `celery inspect active|reserved|scheduled` would show
+(they show the masked headers instead).
+"""
+
+from typing import Any
+
+from backend.app.task.utils.redact import redact_repr
+from backend.app.task.utils.result_batch import BatchedRequest
+
+
+class MaskedRequest(BatchedRequest):
+    def send_event(self, type: str, **fields: Any) -> None:
+        if 'result' in fields:
+            fields['result'] = redact_repr(fields['result'])
+        super().send_event(type, **fields)
+
+    def info(self, safe: bool = False) -> dict[str, Any]:
+        return super().info(safe=True)
