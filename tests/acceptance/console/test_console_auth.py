@@ -129,7 +129,10 @@ async def test_console_write_is_refused_without_this_sessions_token_or_from_anot
     assert response.status_code == 403, response.text
     assert 'security token' in response.text or 'another' in response.text
     # Nothing happened: the schedule is as it was and the session still works.
-    assert pg.execute('SELECT version, enabled FROM task_schedule WHERE id = %s', (schedule_id,)).fetchone() == (1, True)
+    assert pg.execute('SELECT version, enabled FROM task_schedule WHERE id = %s', (schedule_id,)).fetchone() == (
+        1,
+        True,
+    )
     assert pg.execute('SELECT count(*) FROM task_schedule').fetchone() == (1,)
     assert (await console.get('/console/tasks')).status_code == 200
 

@@ -1,7 +1,7 @@
 """Jinja2 templates of the console, with the filters the pages share and the headers every page gets."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
 def _when(value: datetime | None, zone: str | None = None) -> str:
     if value is None:
         return '—'
-    shown = value.astimezone(ZoneInfo(zone)) if zone else value
+    shown = value.astimezone(ZoneInfo(zone) if zone else UTC)
     return shown.strftime('%Y-%m-%d %H:%M:%S %Z').strip()
 
 

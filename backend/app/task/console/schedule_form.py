@@ -19,7 +19,7 @@ from backend.core.conf import get_settings
 P = TypeVar('P', bound=BaseModel)
 
 TEXT_FIELDS = ('name', 'task', 'kind', 'interval_period', 'crontab', 'timezone', 'queue', 'description')
-INT_FIELDS = ('interval_every', 'priority', 'max_runs')
+INT_FIELDS = ('interval_every', 'priority', 'max_runs', 'version')
 LOCAL_TIMES = ('clocked_at', 'start_at', 'end_at')
 JSON_FIELDS = ('args', 'kwargs')
 #: Spec fields, as the preview service takes them.

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.model.result import TaskResult
@@ -39,6 +40,6 @@ async def latest_runs(db: AsyncSession, schedule_ids: Sequence[int]) -> dict[int
         select(TaskScheduleRun)
         .where(TaskScheduleRun.schedule_id.in_(schedule_ids))
         .order_by(TaskScheduleRun.schedule_id, TaskScheduleRun.scheduled_for.desc())
-        .distinct(TaskScheduleRun.schedule_id)
+        .ext(distinct_on(TaskScheduleRun.schedule_id))
     )
     return {run.schedule_id: run for run in (await db.scalars(statement)).all()}
