@@ -1,5 +1,7 @@
 """Console writes do what they say, through the same services as the API: schedules, sends, dead letters."""
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -80,6 +82,7 @@ async def test_console_edit_saves_and_a_stale_edit_gets_the_conflict_message(
     assert 'name="version" value="2"' in edit.text and 'value="15 4 * * *"' in edit.text
 
 
+@pytest.mark.broker
 async def test_console_disables_enables_runs_and_deletes_a_schedule(
     console: httpx.AsyncClient, pg: psycopg.Connection, schedule_id: int, private_queue: str, celery_app: Any
 ) -> None:
@@ -138,16 +141,14 @@ async def test_console_sends_a_task_and_its_result_page_reaches_success(
     location = sent.headers['location']
     assert location.startswith('/console/results/')
 
-    async def state() -> str:
-        return (await console.get(f'{location}/state')).text
-
-    for _ in range(600):  # polled as the page does; bounded by the worker's answer
-        text = await state()
-        if 'SUCCESS' in text:
-            break
+    deadline = time.monotonic() + 60
+    while 'SUCCESS' not in (text := (await console.get(f'{location}/state')).text):  # polled as the page does
+        assert time.monotonic() < deadline, f'the result page never reached SUCCESS:\n{text}'
+        await asyncio.sleep(0.1)
     assert 'SUCCESS' in text and '42.5' in text and 'data-final' in text
 
 
+@pytest.mark.broker
 async def test_console_requeues_one_and_selected_dead_letters(
     console: httpx.AsyncClient, pg: psycopg.Connection, private_queue: str, celery_app: Any
 ) -> None:
