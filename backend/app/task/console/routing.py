@@ -77,6 +77,11 @@ async def _checked_write(
     return session
 
 
+async def form_fields(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (a console form has no file inputs)."""
+    return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+
+
 #: A page: needs a valid session, else redirects to sign-in.
 SignedIn = Annotated[ConsoleSession, Depends(_session)]
 #: A write: a session, its CSRF token (form field or header), and a same-origin request.

@@ -18,6 +18,7 @@ from backend.app.task.utils.signature import task_signature
 #: Annotation -> input kind; anything else is typed as JSON.
 KINDS: dict[Any, str] = {int: 'integer', float: 'number', bool: 'checkbox', str: 'text'}
 EXTRA_ARGS, EXTRA_KWARGS = '__args', '__kwargs'
+NOT_A = {'integer': 'must be a whole number', 'number': 'must be a number'}
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,9 @@ def _field_of(param: inspect.Parameter, payload: type[BaseModel] | None) -> Form
     annotation = declared.annotation if declared is not None else param.annotation
     kind = KINDS.get(annotation, 'json')
     has_default = param.default is not inspect.Parameter.empty
-    default = '' if not has_default or param.default is None else param.default
-    shown = json.dumps(default) if kind == 'json' and has_default else str(default)
+    # No default, or None: the field starts blank, and a blank optional field is left out of the call.
+    default = param.default if has_default and param.default is not None else ''
+    shown = json.dumps(default) if kind == 'json' and default != '' else str(default)
     hint = declared.description if declared is not None else None
     if kind == 'json':
         hint = hint or 'JSON, e.g. [1, 2] or {"a": 1} or "text"'
@@ -87,7 +89,7 @@ def read_call(
         try:
             value = _convert(field, raw)
         except ValueError as error:
-            errors[field.name] = str(error) if field.kind == 'json' else f'must be a {field.kind}'
+            errors[field.name] = str(error) if field.kind == 'json' else NOT_A[field.kind]
             continue
         if field.name == EXTRA_ARGS:
             if not isinstance(value, list):

@@ -3,7 +3,9 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import Celery
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.api.deps import CeleryApp, CurrentSessionTransaction
 from backend.app.task.console.render import render
@@ -14,7 +16,7 @@ from backend.app.task.service import dead_letter_service, metrics_service, monit
 router = APIRouter(prefix='/console', route_class=ConsoleRoute)
 
 
-async def _overview(db: Any, celery: Any) -> dict[str, Any]:
+async def _overview(db: AsyncSession, celery: Celery) -> dict[str, Any]:
     outcomes = await overview_service.outcomes_per_minute(db=db)
     recent = DeadLetterFilter(failed_after=datetime.now(UTC) - timedelta(hours=24))
     dead, dead_total = await dead_letter_service.get_list(db=db, filters=recent, limit=5, offset=0)

@@ -1,6 +1,7 @@
 """Task results: look one up by id and follow its state live; recent failures and slow runs."""
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +29,7 @@ async def results(
     min_runtime: Annotated[float, Query(ge=0, le=1_000_000)] = 1.0,
 ) -> Response:
     if task_id and task_id.strip():
-        return RedirectResponse(f'/console/results/{task_id.strip()}', 303)
+        return RedirectResponse(f'/console/results/{quote(task_id.strip(), safe="")}', 303)
     failed, failed_total = await monitoring_service.failed_tasks(db=db, limit=20, offset=0)
     slow, slow_total = await monitoring_service.slow_tasks(db=db, min_runtime=min_runtime, limit=20, offset=0)
     return render(

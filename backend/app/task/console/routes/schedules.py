@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
+from celery import Celery
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +11,7 @@ from starlette.responses import RedirectResponse
 from backend.app.task.api.deps import CeleryApp, CurrentSessionTransaction, RowId
 from backend.app.task.api.errors import status_of
 from backend.app.task.console.render import render
-from backend.app.task.console.routing import CheckedWrite, ConsoleRoute, SignedIn
+from backend.app.task.console.routing import CheckedWrite, ConsoleRoute, SignedIn, form_fields
 from backend.app.task.console.schedule_form import SPEC_FIELDS, form_of, parse, values_of
 from backend.app.task.constants import API_NAME_MAX_LENGTH, API_OFFSET_MAX, API_PAGE_SIZE
 from backend.app.task.errors import TaskError
@@ -23,10 +24,6 @@ router = APIRouter(prefix='/console/schedules', route_class=ConsoleRoute)
 
 Offset = Annotated[int, Query(ge=0, le=API_OFFSET_MAX)]
 PREVIEW_COUNT = 5
-
-
-async def _form(request: Request) -> dict[str, str]:
-    return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
 
 
 @router.get('')
@@ -62,7 +59,7 @@ async def list_schedules(
 
 
 def _form_page(
-    request: Request, celery: Any, form: dict[str, str], errors: dict[str, str], status: int = 200, **extra: Any
+    request: Request, celery: Celery, form: dict[str, str], errors: dict[str, str], status: int = 200, **extra: Any
 ) -> Response:
     names = [detail.name for detail in task_service.list_tasks(celery)]
     default_zone = get_settings().TIMEZONE
@@ -81,7 +78,7 @@ async def new_schedule(
 
 @router.post('')
 async def create_schedule(request: Request, session: CheckedWrite, celery: CeleryApp) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     obj, errors = parse(CreateScheduleParam, form)
     if obj is not None:
         try:
@@ -140,7 +137,7 @@ async def edit_schedule(
 
 @router.post('/{pk:int}')
 async def update_schedule(request: Request, session: CheckedWrite, celery: CeleryApp, pk: RowId) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     obj, errors = parse(UpdateScheduleParam, form)
     if obj is not None:
         try:

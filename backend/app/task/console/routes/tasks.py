@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse
 
 from backend.app.task.api.deps import CeleryApp
 from backend.app.task.console.render import render
-from backend.app.task.console.routing import CheckedWrite, ConsoleRoute, SignedIn
+from backend.app.task.console.routing import CheckedWrite, ConsoleRoute, SignedIn, form_fields
 from backend.app.task.console.task_form import fields_of, read_call
 from backend.app.task.constants import API_NAME_MAX_LENGTH
 from backend.app.task.errors import InvalidTaskArguments
@@ -56,7 +56,7 @@ def _options(form: dict[str, str], errors: dict[str, str]) -> SendOptionsParam |
 async def send_task(request: Request, session: CheckedWrite, celery: CeleryApp, name: TaskName) -> Response:
     task = task_service.get_task(celery, name)
     fields = fields_of(task)
-    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    form = await form_fields(request)
     args, kwargs, errors = read_call(task, fields, form)
     options = _options(form, errors)
     problem = None

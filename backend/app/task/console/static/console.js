@@ -6,6 +6,7 @@
 function pollRegion(region) {
   const every = Number(region.dataset.pollMs) || 2000;
   const tick = async () => {
+    if (document.hidden) { window.setTimeout(tick, every); return; }  // no polling from a background tab
     try {
       const response = await fetch(region.dataset.poll, {credentials: 'same-origin', headers: {Accept: 'text/html'}});
       if (response.redirected && response.url.includes('/console/sign-in')) { window.location.reload(); return; }
