@@ -1,8 +1,8 @@
 """What only a browser shows: sign-in, the live preview, live runs and states, select-and-requeue, CSRF refusal."""
 
 import re
+import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -106,20 +106,44 @@ def test_console_send_form_follows_the_task_to_success(signed_in: Page, worker: 
     expect(page.locator('#result-value')).to_have_text('42.5')
 
 
-def test_console_requeues_a_selected_dead_letter(
-    signed_in: Page, pg: psycopg.Connection, private_queue: str, celery_app: Any
+def test_console_requeues_the_dead_letters_selected_with_select_all(
+    signed_in: Page, pg: psycopg.Connection, private_queue: str
 ) -> None:
     page = signed_in
-    pk = insert_dead_letter(pg, private_queue, task_name='task.sleep', kwargs='{"password": "hunter2"}')
-    page.goto('/console/dead-letters?task_name=task.sleep')
-    page.get_by_label(f'Select dead letter {pk}').check()
+    kind = f'Browser{uuid.uuid4().hex[:8]}Error'
+    ids = [
+        insert_dead_letter(
+            pg, private_queue, task_name='task.sleep', exception_type=kind, kwargs='{"password": "hunter2"}'
+        )
+        for _ in range(2)
+    ]
+    page.goto(f'/console/dead-letters?exception_type={kind}')
+    page.get_by_label('Select every dead letter on this page').check()
+    for pk in ids:
+        expect(page.get_by_label(f'Select dead letter {pk}')).to_be_checked()
     page.get_by_role('button', name='Requeue selected').click()
-    expect(page.locator('.notice')).to_contain_text('Sent again')
-    page.goto(f'/console/dead-letters/{pk}')
+    expect(page.locator('.notice')).to_contain_text('Sent again with a new id. (2)')
+    expect(page).to_have_url(re.compile(f'exception_type={kind}'))  # back to the same filtered list
+    page.goto(f'/console/dead-letters/{ids[0]}')
     expect(page.locator('#requeued')).to_be_visible()
     expect(page.locator('main')).not_to_contain_text('hunter2')
-    row = pg.execute('SELECT requeued_task_id FROM task_dead_letter WHERE id = %s', (pk,)).fetchone()
-    assert row is not None and row[0]
+    rows = pg.execute('SELECT requeued_task_id FROM task_dead_letter WHERE id = ANY(%s)', (ids,)).fetchall()
+    assert len(rows) == 2 and all(row[0] for row in rows)
+
+
+def test_console_purges_what_the_filter_matches_after_a_confirmation(
+    signed_in: Page, pg: psycopg.Connection, private_queue: str
+) -> None:
+    page = signed_in
+    kind = f'Purge{uuid.uuid4().hex[:8]}Error'
+    ids = [insert_dead_letter(pg, private_queue, exception_type=kind) for _ in range(2)]
+    page.goto(f'/console/dead-letters?exception_type={kind}')
+    page.get_by_role('link', name='Purge matching…').click()
+    expect(page.locator('.warning')).to_contain_text(f'2 dead letter(s) matching exception type {kind}')
+    assert pg.execute('SELECT count(*) FROM task_dead_letter WHERE id = ANY(%s)', (ids,)).fetchone() == (2,)
+    page.get_by_role('button', name='Purge 2 dead letter(s)').click()
+    expect(page.locator('.notice')).to_contain_text('Dead letters deleted. (2)')
+    assert pg.execute('SELECT count(*) FROM task_dead_letter WHERE id = ANY(%s)', (ids,)).fetchone() == (0,)
 
 
 def test_console_write_without_the_csrf_token_is_refused(signed_in: Page, no_schedules: None) -> None:

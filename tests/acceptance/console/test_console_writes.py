@@ -157,8 +157,10 @@ async def test_console_requeues_one_and_selected_dead_letters(
     try:
         one = await post(console, f'/console/dead-letters/{first}/requeue')
         assert one.headers['location'] == f'/console/dead-letters/{first}?notice=requeued'
-        selected = await post(console, '/console/dead-letters/requeue', {'ids': [str(second), str(third)]})
-        assert selected.headers['location'] == '/console/dead-letters?notice=requeued&count=2'
+        form = {'ids': [str(second), str(third)], 'filters': 'task_name=task.add&evil=1'}
+        selected = await post(console, '/console/dead-letters/requeue', form)
+        # Back to the same filtered list (only known filters kept)
+        assert selected.headers['location'] == '/console/dead-letters?task_name=task.add&notice=requeued&count=2'
         requeued = dict(
             pg.execute(
                 'SELECT id, requeued_task_id FROM task_dead_letter WHERE id = ANY(%s)', ([first, second, third],)

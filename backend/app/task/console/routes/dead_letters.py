@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
@@ -103,13 +103,21 @@ def _selected(form: FormData) -> list[int]:
     return [int(value) for value in ids]
 
 
+def _kept_filters(form: FormData) -> str:
+    """The list's filters, sent back with the form, so the redirect shows the same list."""
+    kept = parse_qsl(str(form.get('filters') or ''))
+    return urlencode([(key, value) for key, value in kept if key in FILTER_FIELDS])
+
+
 @router.post('/requeue')
 async def requeue_selected(request: Request, session: CheckedWrite, celery: CeleryApp) -> Response:
-    ids = _selected(await request.form())
+    form = await request.form()
+    ids = _selected(form)
     for pk in ids:  # one transaction each: a letter sent again stays marked even if a later one fails
         async with async_session() as db:
             await dead_letter_service.requeue(db=db, pk=pk, app=celery)
-    return RedirectResponse(f'/console/dead-letters?notice=requeued&count={len(ids)}', 303)
+    kept = _kept_filters(form)
+    return RedirectResponse(f'/console/dead-letters?{kept + "&" if kept else ""}notice=requeued&count={len(ids)}', 303)
 
 
 @router.get('/{pk:int}')
