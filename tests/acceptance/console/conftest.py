@@ -30,12 +30,13 @@ async def console(visitor: httpx.AsyncClient) -> httpx.AsyncClient:
 
 @pytest.fixture
 def schedule_id(pg: psycopg.Connection, private_queue: str) -> int:
-    """An enabled crontab schedule of task.ping, sent to a queue no worker reads."""
+    """An enabled crontab schedule of task.ping (priority 7, catch-up), sent to a queue no worker reads."""
     pg.execute('DELETE FROM task_schedule')
     row = pg.execute(
-        'INSERT INTO task_schedule (name, task, kind, crontab, timezone, queue, next_run_at, version, planned_version) '
-        "VALUES ('nightly-ping', 'task.ping', 'crontab', '0 3 * * *', 'Europe/Berlin', %s, now() + interval '1 day', "
-        '1, 1) RETURNING id',
+        'INSERT INTO task_schedule (name, task, kind, crontab, timezone, queue, priority, misfire_policy, '
+        'next_run_at, version, planned_version) '
+        "VALUES ('nightly-ping', 'task.ping', 'crontab', '0 3 * * *', 'Europe/Berlin', %s, 7, 'catch_up', "
+        "now() + interval '1 day', 1, 1) RETURNING id",
         (private_queue,),
     ).fetchone()
     assert row is not None

@@ -68,13 +68,14 @@ async def test_console_refuses_a_bad_schedule_naming_the_field(
 async def test_console_edit_saves_and_a_stale_edit_gets_the_conflict_message(
     console: httpx.AsyncClient, pg: psycopg.Connection, schedule_id: int
 ) -> None:
-    form = {**CRONTAB_FORM, 'name': 'nightly-ping', 'crontab': '15 4 * * *', 'version': '1'}
+    form = {**CRONTAB_FORM, 'name': 'nightly-ping', 'crontab': '15 4 * * *', 'version': '1', 'queue': ''}
     saved = await post(console, f'/console/schedules/{schedule_id}', form)
     assert saved.status_code == 303, saved.text
-    assert pg.execute('SELECT crontab, version FROM task_schedule WHERE id = %s', (schedule_id,)).fetchone() == (
-        '15 4 * * *',
-        2,
-    )
+    row = pg.execute(
+        'SELECT crontab, version, queue, priority, misfire_policy FROM task_schedule WHERE id = %s', (schedule_id,)
+    ).fetchone()
+    # What the form shows is saved (a cleared queue too); what it does not show is kept.
+    assert row == ('15 4 * * *', 2, None, 7, 'catch_up')
     stale = await post(console, f'/console/schedules/{schedule_id}', {**form, 'crontab': '0 5 * * *'})
     assert stale.status_code == 409
     assert 'changed since you read it' in stale.text

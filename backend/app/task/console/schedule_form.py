@@ -22,6 +22,8 @@ TEXT_FIELDS = ('name', 'task', 'kind', 'interval_period', 'crontab', 'timezone',
 INT_FIELDS = ('interval_every', 'priority', 'max_runs', 'version')
 LOCAL_TIMES = ('clocked_at', 'start_at', 'end_at')
 JSON_FIELDS = ('args', 'kwargs')
+#: Fields the form shows that an empty input clears (the edit form patches only the fields it shows).
+CLEARED_AS: dict[str, Any] = {'queue': None, 'description': None, 'timezone': None, 'args': [], 'kwargs': {}}
 #: Spec fields, as the preview service takes them.
 SPEC_FIELDS = ('kind', 'interval_every', 'interval_period', 'crontab', 'clocked_at', 'timezone', 'start_at', 'end_at')
 
@@ -42,13 +44,20 @@ def _local_time(raw: str, tz: ZoneInfo | None) -> datetime | str:
 
 
 def values_of(form: dict[str, str], fields: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Typed values of the filled-in fields (blank ones left out), and errors the typing found."""
+    """Typed values of the filled-in fields, and errors the typing found.
+
+    Blank fields are left out, except those a blank clears (in a whole form, `fields` None).
+    """
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     tz = _zone_of(form)
     for name, raw in form.items():
         raw = raw.strip()
-        if not raw or (fields is not None and name not in fields):
+        if fields is not None and name not in fields:
+            continue
+        if not raw:
+            if fields is None and name in CLEARED_AS:
+                values[name] = CLEARED_AS[name]
             continue
         if name in TEXT_FIELDS:
             values[name] = raw

@@ -15,7 +15,7 @@ from backend.app.task.console.routing import CheckedWrite, ConsoleRoute, SignedI
 from backend.app.task.console.schedule_form import SPEC_FIELDS, form_of, parse, values_of
 from backend.app.task.constants import API_NAME_MAX_LENGTH, API_OFFSET_MAX, API_PAGE_SIZE
 from backend.app.task.errors import TaskError
-from backend.app.task.schema.schedule import CreateScheduleParam, PreviewScheduleParam, UpdateScheduleParam
+from backend.app.task.schema.schedule import CreateScheduleParam, PatchScheduleParam, PreviewScheduleParam
 from backend.app.task.service import overview_service, schedule_service, task_service
 from backend.core.conf import get_settings
 from backend.database.db import async_session
@@ -138,11 +138,12 @@ async def edit_schedule(
 @router.post('/{pk:int}')
 async def update_schedule(request: Request, session: CheckedWrite, celery: CeleryApp, pk: RowId) -> Response:
     form = await form_fields(request)
-    obj, errors = parse(UpdateScheduleParam, form)
+    # A patch of the fields the form shows: what it does not show (priority, misfire policy, …) is kept.
+    obj, errors = parse(PatchScheduleParam, form)
     if obj is not None:
         try:
             async with async_session() as db:
-                await schedule_service.update(db=db, pk=pk, obj=obj)
+                await schedule_service.patch(db=db, pk=pk, obj=obj)
         except TaskError as error:
             status, message = status_of(error)
             return _form_page(request, celery, form, {}, status, problem=message, schedule_id=pk)
