@@ -65,6 +65,18 @@ async def test_console_refuses_a_bad_schedule_naming_the_field(
     assert pg.execute('SELECT count(*) FROM task_schedule').fetchone() == (0,)
 
 
+@pytest.mark.parametrize(
+    ('path', 'form'),
+    [('/console/schedules', {**CRONTAB_FORM, 'name': 'a\x00b'}), ('/console/tasks/task.add/send', {'x': '1\x00'})],
+)
+async def test_console_refuses_a_nul_character_naming_the_field(
+    console: httpx.AsyncClient, path: str, form: dict[str, str]
+) -> None:
+    response = await post(console, path, form)
+    assert response.status_code == 422
+    assert 'may not contain the NUL character' in response.text and ('name:' in response.text or 'x:' in response.text)
+
+
 async def test_console_edit_saves_and_a_stale_edit_gets_the_conflict_message(
     console: httpx.AsyncClient, pg: psycopg.Connection, schedule_id: int
 ) -> None:

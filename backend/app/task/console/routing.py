@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse
 
 from backend.app.task.api.deps import get_settings_of_app
 from backend.app.task.api.errors import status_of
+from backend.app.task.api.request_guard import NUL_MESSAGE
 from backend.app.task.console.render import SECURITY_HEADERS, render
 from backend.app.task.console.session import (
     CSRF_FIELD,
@@ -78,8 +79,12 @@ async def _checked_write(
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """The submitted form's text fields (a console form has no file inputs)."""
-    return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    """The submitted form's text fields (a console form has no file inputs); NUL is refused, as PostgreSQL would."""
+    fields = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    for key, value in fields.items():
+        if '\x00' in value:
+            raise HTTPException(422, f'{key}: {NUL_MESSAGE}')
+    return fields
 
 
 #: A page: needs a valid session, else redirects to sign-in.
