@@ -19,7 +19,8 @@ from backend.app.task.service import task_service
 router = APIRouter(prefix='/console/tasks', route_class=ConsoleRoute)
 
 TaskName = Annotated[str, Path(max_length=API_NAME_MAX_LENGTH)]
-OPTION_FIELDS = ('queue', 'countdown', 'priority')
+#: Send options the form offers, with the type each is read as.
+OPTION_TYPES: dict[str, type] = {'queue': str, 'countdown': float, 'priority': int}
 
 
 @router.get('')
@@ -38,13 +39,13 @@ async def task_page(request: Request, session: SignedIn, celery: CeleryApp, name
 
 def _options(form: dict[str, str], errors: dict[str, str]) -> SendOptionsParam | None:
     values: dict[str, object] = {}
-    for key in OPTION_FIELDS:
+    for key, kind in OPTION_TYPES.items():
         raw = form.get(key, '').strip()
         if raw:
             try:
-                values[key] = raw if key == 'queue' else int(raw) if key == 'priority' else float(raw)
+                values[key] = kind(raw)
             except ValueError:
-                errors[key] = 'must be a number'
+                errors[key] = 'must be a whole number' if kind is int else 'must be a number'
     try:
         return SendOptionsParam.model_validate(values)
     except ValidationError as error:
