@@ -20,12 +20,15 @@ run: $(STAMP)
 	$(BIN)/fba up
 
 ## Set up and run the whole suite: everything on RabbitMQ, then the broker tests again on Redis.
+## The console's browser tests need Debian's chromium: scripts/browser.sh installs it when missing.
 ## FBA_TEST_SERVICES=embedded: once, against embedded PostgreSQL and Redis (RabbitMQ-only tests skipped).
 ifeq ($(FBA_TEST_SERVICES),embedded)
 test: $(STAMP)
+	./scripts/browser.sh
 	CELERY_BROKER=redis $(BIN)/pytest
 else
 test: $(STAMP) services
+	./scripts/browser.sh
 	CELERY_BROKER=rabbitmq $(BIN)/pytest
 	CELERY_BROKER=redis $(BIN)/pytest -m broker
 endif

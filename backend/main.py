@@ -11,6 +11,7 @@ from backend.app.task.api import metrics
 from backend.app.task.api.errors import register_error_handlers
 from backend.app.task.api.request_guard import RequestGuard
 from backend.app.task.api.router import api_router
+from backend.app.task.console.router import mount_console
 from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.dispatch import default_app
 from backend.core.conf import Settings, get_settings
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None, celery: Celery | None = None) -
     register_error_handlers(app)
     app.include_router(api_router)
     app.include_router(metrics.router)
+    mount_console(app)
     return app

@@ -26,3 +26,9 @@ METRICS_LAG_WINDOW_SECONDS = 900
 API_ID_MAX = 2**63 - 1
 #: Furthest a call sent through the API may be delayed or expire (countdown, eta, expires), in seconds.
 API_MAX_DELAY_SECONDS = 365 * 24 * 3600
+
+# --- Web console -------------------------------------------------------------
+#: Seconds a console session lasts after sign-in (the cookie carries its own expiry, signed).
+CONSOLE_SESSION_SECONDS = 8 * 3600
+#: Seconds between two refreshes of a live region (dashboard, task state, schedule runs).
+CONSOLE_POLL_MS = 2000

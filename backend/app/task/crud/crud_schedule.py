@@ -23,13 +23,22 @@ class CRUDSchedule:
         return (await db.execute(select(TaskSchedule).where(TaskSchedule.name == name))).scalar_one_or_none()
 
     async def get_list(
-        self, db: AsyncSession, *, enabled: bool | None, task: str | None, limit: int, offset: int
+        self,
+        db: AsyncSession,
+        *,
+        enabled: bool | None,
+        task: str | None,
+        kind: str | None = None,
+        limit: int,
+        offset: int,
     ) -> tuple[Sequence[TaskSchedule], int]:
         conditions: list[ColumnElement[bool]] = []
         if enabled is not None:
             conditions.append(TaskSchedule.enabled.is_(enabled))
         if task is not None:
             conditions.append(TaskSchedule.task == task)
+        if kind is not None:
+            conditions.append(TaskSchedule.kind == kind)
         total = (await db.execute(select(func.count()).select_from(TaskSchedule).where(*conditions))).scalar_one()
         rows = await db.execute(
             select(TaskSchedule).where(*conditions).order_by(TaskSchedule.id).limit(limit).offset(offset)

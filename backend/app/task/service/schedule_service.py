@@ -92,9 +92,15 @@ async def get(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
 
 
 async def get_list(
-    *, db: AsyncSession, enabled: bool | None = None, task: str | None = None, limit: int, offset: int
+    *,
+    db: AsyncSession,
+    enabled: bool | None = None,
+    task: str | None = None,
+    kind: str | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[GetScheduleDetail], int]:
-    rows, total = await schedule_dao.get_list(db, enabled=enabled, task=task, limit=limit, offset=offset)
+    rows, total = await schedule_dao.get_list(db, enabled=enabled, task=task, kind=kind, limit=limit, offset=offset)
     return [GetScheduleDetail.model_validate(row) for row in rows], total
 
 
