@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from billiard.exceptions import WorkerLostError
 from celery.exceptions import TimeLimitExceeded
-from kombu import Exchange, Producer
+from kombu import Exchange, Producer, Queue
 
 from backend.app.task.schema.dead_letter import DeadLetterFilter
 from backend.app.task.service import dead_letter_service
@@ -109,8 +109,9 @@ async def test_non_retryable_failure_goes_straight_to_the_store_and_the_api_deta
 
 
 async def test_requeue_sends_the_same_arguments_with_a_new_id_and_records_the_link(
-    celery_app: Any, dlq_worker: WorkerProcess, queue: str, pg: psycopg.Connection, run: str
+    celery_app: Any, dlq_worker: WorkerProcess, queue: str, pg: psycopg.Connection, run: str, monkeypatch: Any
 ) -> None:
+    monkeypatch.setitem(celery_app.conf, 'task_queues', [*celery_app.conf.task_queues, Queue(queue)])
     # Given a dead letter
     first = celery_app.send_task('reliability.broken', args=[run, 'pw'], queue=queue)
     row = wait_for(lambda: dead_letter(pg, first.id), what='the first dead letter')

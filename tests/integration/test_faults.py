@@ -226,8 +226,9 @@ def undispatched(pg: psycopg.Connection) -> int:
 
 
 def test_beat_started_while_postgresql_is_down_waits_for_it(
-    celery_app: Any, private_postgres: PrivatePostgres, private_queue: str
+    celery_app: Any, private_postgres: PrivatePostgres, declared_queue: str
 ) -> None:
+    private_queue = declared_queue
     # Given a migrated database holding a schedule beat has to plan (so it needs the task names), then stopped
     env = {'DATABASE_PORT': str(private_postgres.port), 'DATABASE_NAME': 'postgres', 'TASK_BEAT_POLL_SECONDS': '1'}
     subprocess.run(

@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from backend.app.task.constants import API_JSON_MAX_BYTES, API_JSON_MAX_DEPTH
 
@@ -26,6 +26,11 @@ def bounded_json(value: Any) -> Any:
     if len(json.dumps(value, separators=(',', ':'))) > API_JSON_MAX_BYTES:
         raise ValueError(f'is larger than {API_JSON_MAX_BYTES} bytes as JSON')
     return value
+
+
+def validation_sentence(error: ValidationError) -> str:
+    """Each failed field of a pydantic error as `field: reason`, for a one-sentence message."""
+    return '; '.join(f'{".".join(map(str, e["loc"]))}: {e["msg"]}' for e in error.errors())
 
 
 def _iso_only(value: Any) -> Any:

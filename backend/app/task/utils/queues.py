@@ -13,8 +13,10 @@ around when a message is published. The caller's number travels in the
 
 from typing import Any
 
+from celery import Celery
 from kombu import Exchange, Queue
 
+from backend.app.task.errors import UndeclaredQueue
 from backend.core.conf import Settings
 
 MAX_PRIORITY = 9
@@ -35,6 +37,15 @@ def task_queues(settings: Settings) -> list[Queue]:
             )
         )
     return queues
+
+
+def check_queue(app: Celery, queue: str | None) -> None:
+    """Refuse a queue the app does not declare: RabbitMQ or Redis would create it, and no worker reads it."""
+    declared = [q.name for q in app.conf.task_queues or ()]
+    if queue is not None and queue not in declared:
+        raise UndeclaredQueue(
+            f'queue: {queue!r} is not declared in TASK_QUEUES ({", ".join(declared)}), so no worker would read it.'
+        )
 
 
 def queue_config(settings: Settings) -> dict[str, Any]:
