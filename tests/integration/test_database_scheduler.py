@@ -187,3 +187,62 @@ def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeyp
     # Then closing raises the child's sentence again, which becomes beat's exit status and last line
     with pytest.raises(SystemExit, match='no task named nope'):
         scheduler.close()
+
+
+#: SQL edits that leave a row beat cannot plan or send, and a word of the reason it stores.
+GARBAGE = {
+    'crontab': ("kind = 'crontab', crontab = '61 * * * *'", "Crontab minute field '61'"),
+    'crontab digit': ("kind = 'crontab', crontab = '٣ * * * *'", 'is not a number'),
+    'time zone': ("timezone = 'Mars/Olympus'", "'Mars/Olympus' is not an IANA zone"),
+    'time zone folder': ("timezone = 'America'", "'America' is not an IANA zone"),
+    'interval': ('interval_every = 0', 'positive whole number, not 0'),
+    'interval period': ("interval_period = 'fortnights'", 'Interval period must be one of'),
+    'interval too long': ("interval_every = 2147483647, interval_period = 'days'", 'at most 100 years'),
+    'dates': ("start_at = '2030-01-02', end_at = '2030-01-01'", 'must be after start_at'),
+    'task': ("task = 'no.such_task'", "No task named 'no.such_task'"),
+    'args': ("args = '\"one\"'", 'args must be a JSON array'),
+    'kwargs': ("kwargs = '[1]'", 'kwargs must be a JSON object'),
+    'queue': ("queue = 'nobody-reads-this'", "queue: 'nobody-reads-this' is not declared"),
+    'priority': ('priority = 300', 'priority must be within 0-9'),
+}
+
+
+@pytest.mark.parametrize('edit', GARBAGE, ids=list(GARBAGE))
+def test_tick_disables_a_row_edited_into_garbage_and_sends_the_others(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str, edit: str
+) -> None:
+    # Given two due schedules, one of them edited in SQL into something that cannot run
+    good, bad = add(pg, private_queue, 1), add(pg, private_queue, 1)
+    assignment, reason = GARBAGE[edit]
+    pg.execute(f'UPDATE task_schedule SET {assignment} WHERE id = %s', (bad,))
+    # When beat ticks (twice: a versioned edit is re-planned first, an unversioned one is caught when claimed)
+    scheduler.tick()
+    scheduler.tick()
+    # Then the bad row is disabled with the reason stored, and the good one was sent
+    row = schedule(pg, bad)
+    assert (row['enabled'], row['next_run_at']) == (False, None)
+    assert reason in row['disabled_reason']
+    assert runs(pg, bad) == []
+    wait_for(lambda: probe.ids() == [runs(pg, good)[0][1]], timeout=30, what="the good row's slot")
+
+
+def test_tick_resends_no_unsent_slot_of_a_row_edited_into_garbage(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given an unsent slot of a schedule whose priority was then set, in SQL, beyond what a message can carry
+    pk = add(pg, private_queue, -3600)
+    slot = datetime.now(UTC) - timedelta(minutes=2)
+    pg.execute(
+        'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at) '
+        "VALUES (%s, %s, %s, now() - interval '2 minutes')",
+        (pk, slot, slot_task_id(pk, slot)),
+    )
+    pg.execute('UPDATE task_schedule SET priority = 1000 WHERE id = %s', (pk,))
+    # When beat polls, then sends a good row's slot
+    scheduler.tick()
+    good = add(pg, private_queue, 1)
+    scheduler.tick()
+    # Then beat is still ticking, the bad slot stays unsent and the good one went out
+    assert runs(pg, pk)[0][2] is None
+    wait_for(lambda: probe.ids() == [runs(pg, good)[0][1]], timeout=30, what="the good row's slot")
+

@@ -100,11 +100,11 @@ async def test_update_with_a_stale_version_is_a_conflict(db: AsyncSession) -> No
 
 
 async def test_patch_changes_only_the_fields_given(db: AsyncSession) -> None:
-    created = await schedule_service.create(db=db, obj=params(args=[1], queue='critical'))
+    created = await schedule_service.create(db=db, obj=params(task='task.add', args=[1, 2], queue='critical'))
     patched = await schedule_service.patch(
         db=db, pk=created.id, obj=PatchScheduleParam(version=created.version, kind='crontab', crontab='0 4 * * *')
     )
-    assert (patched.kind, patched.crontab, patched.args, patched.queue) == ('crontab', '0 4 * * *', [1], 'critical')
+    assert (patched.kind, patched.crontab, patched.args, patched.queue) == ('crontab', '0 4 * * *', [1, 2], 'critical')
     assert (patched.interval_every, patched.interval_period) == (None, None)
     assert patched.next_run_at is not None and patched.next_run_at.minute == 0
 
