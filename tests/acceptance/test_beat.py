@@ -179,8 +179,8 @@ GARBAGE = {
     'time zone': ("kind = 'crontab', crontab = '* * * * *', timezone = 'Nowhere/Town'", "'Nowhere/Town' is not"),
     'interval': ("interval_period = 'weeks'", 'Interval period must be one of'),
     'dates': ("start_at = now() + interval '1 day', end_at = now()", 'must be after start_at'),
-    'args': ("args = '{\"a\": 1}'", 'args must be a JSON array'),
-    'kwargs': ("kwargs = '\"x\"'", 'kwargs must be a JSON object'),
+    'args': ('args = \'{"a": 1}\'', 'args must be a JSON array'),
+    'kwargs': ('kwargs = \'"x"\'', 'kwargs must be a JSON object'),
     'task': ("task = 'nope.never'", "No task named 'nope.never'"),
 }
 

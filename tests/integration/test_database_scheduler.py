@@ -200,7 +200,7 @@ GARBAGE = {
     'interval too long': ("interval_every = 2147483647, interval_period = 'days'", 'at most 100 years'),
     'dates': ("start_at = '2030-01-02', end_at = '2030-01-01'", 'must be after start_at'),
     'task': ("task = 'no.such_task'", "No task named 'no.such_task'"),
-    'args': ("args = '\"one\"'", 'args must be a JSON array'),
+    'args': ('args = \'"one"\'', 'args must be a JSON array'),
     'kwargs': ("kwargs = '[1]'", 'kwargs must be a JSON object'),
     'queue': ("queue = 'nobody-reads-this'", "queue: 'nobody-reads-this' is not declared"),
     'priority': ('priority = 300', 'priority must be within 0-9'),
@@ -245,4 +245,3 @@ def test_tick_resends_no_unsent_slot_of_a_row_edited_into_garbage(
     # Then beat is still ticking, the bad slot stays unsent and the good one went out
     assert runs(pg, pk)[0][2] is None
     wait_for(lambda: probe.ids() == [runs(pg, good)[0][1]], timeout=30, what="the good row's slot")
-

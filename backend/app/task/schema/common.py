@@ -1,7 +1,7 @@
 """Shapes every resource shares: a page of a list, bounded JSON arguments, the error envelope."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
@@ -42,8 +42,18 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-#: A date-time given as ISO 8601 text (never a Unix number).
-IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+def _within_utc(value: datetime) -> datetime:
+    """An offset that moves the instant past year 1 or 9999 in UTC could not be stored (PostgreSQL stores UTC)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError('is outside the years 1-9999 once converted to UTC') from None
+    return value
+
+
+#: A date-time given as ISO 8601 text (never a Unix number), within the years 1-9999 in UTC.
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_within_utc)]
 
 JsonArgs = Annotated[list[Any], AfterValidator(bounded_json), Field(description='Positional arguments')]
 JsonKwargs = Annotated[dict[str, Any], AfterValidator(bounded_json), Field(description='Keyword arguments')]

@@ -9,7 +9,7 @@ end after start, positive interval) is checked by the service, which raises
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.app.task.constants import PG_INT_MAX
 from backend.app.task.schema.common import IsoDatetime, JsonArgs, JsonKwargs
@@ -90,6 +90,17 @@ class PatchScheduleParam(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     misfire_grace_seconds: int | None = Field(default=None, le=PG_INT_MAX)
     description: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode='after')
+    def _no_null_where_a_value_is_needed(self) -> 'PatchScheduleParam':
+        nulls = [name for name in NOT_NULL if name in self.model_fields_set and getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f'{", ".join(nulls)} cannot be null; leave a field out to keep its value')
+        return self
+
+
+#: Patch fields whose column always holds a value (null is "absent" only in the other fields' columns).
+NOT_NULL = ('name', 'task', 'kind', 'args', 'kwargs', 'enabled', 'one_off', 'misfire_policy', 'misfire_grace_seconds')
 
 
 class GetScheduleDetail(BaseModel):

@@ -85,10 +85,13 @@ def _check_call(values: Mapping[str, Any]) -> None:
     check_send_fields(app, values)
 
 
+def _stored(row: TaskSchedule) -> dict[str, Any]:
+    return {key: value for key, value in vars(row).items() if not key.startswith('_')}
+
+
 def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
     """Write `values` to `row`, check them, bump the version and plan the next run from now."""
-    stored = {key: value for key, value in vars(row).items() if not key.startswith('_')}
-    merged = {'args': [], 'kwargs': {}, **stored, **values}
+    merged = {'args': [], 'kwargs': {}, **_stored(row), **values}
     _check_call(merged)
     timing = _timing(merged)
     for key, value in values.items():
@@ -164,6 +167,7 @@ async def delete(*, db: AsyncSession, pk: int) -> None:
 async def run_now(*, db: AsyncSession, pk: int) -> GetScheduleRunDetail:
     """Send the schedule's task once, now, and record the run; the schedule's plan is unchanged."""
     row = await _get_or_raise(db, pk)
+    _check_call(_stored(row))  # the task, its signature or the queues may have changed since it was written
     now = datetime.now(UTC)
     task_id = slot_task_id(row.id, now)
     run = await schedule_dao.add_run(
