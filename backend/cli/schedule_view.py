@@ -43,8 +43,7 @@ def _when(detail: GetScheduleDetail) -> str:
 
 def print_schedules(items: list[GetScheduleDetail], total: int) -> None:
     table = Table()
-    headings = ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'runs', 'source', 'version', 'disabled by beat')
-    for heading in headings:
+    for heading in ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'runs', 'source', 'version', 'why off'):
         table.add_column(heading)
     for item in items:
         next_run = f'{item.next_run_at:%Y-%m-%d %H:%M:%S}' if item.next_run_at else '-'
