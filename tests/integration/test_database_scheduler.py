@@ -168,12 +168,28 @@ def test_tick_resends_a_slot_whose_beat_died_before_sending(
     assert runs(pg, pk)[0][2] is not None
 
 
-def test_beat_setup_refuses_a_code_schedule_that_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ('entry', 'message'),
+    [
+        ({'task': 'task.ping', 'schedule': '61 * * * *'}, "Crontab minute field '61'"),
+        ({'task': 'task.ping', 'schedule': '٣ * * * *'}, "'٣' is not a number"),
+        ({'task': 'task.add', 'schedule': 60, 'args': [1]}, 'Arguments do not fit task task.add'),
+        ({'task': 'task.ping', 'schedule': 60, 'options': {'queue': 'nobody'}}, "queue: 'nobody' is not declared"),
+        ({'task': 'task.ping', 'schedule': 60, 'options': {'priority': 99}}, 'priority: Input should be less'),
+        ({'task': 'task.ping', 'schedule': 2**40}, 'interval_every: Input should be less than or equal'),
+        ({'task': 'task.ping', 'schedule': 60, 'misfire_grace_seconds': 2**31}, 'misfire_grace_seconds: Input'),
+    ],
+)
+def test_beat_setup_refuses_a_code_schedule_that_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, entry: dict[str, Any], message: str
+) -> None:
     from backend.app.task.tasks.beat import CODE_SCHEDULES
 
-    monkeypatch.setitem(CODE_SCHEDULES, 'broken', {'task': 'task.ping', 'schedule': '61 * * * *'})
-    with pytest.raises(SystemExit, match=r"beat\.py: Crontab minute field '61'"):
+    monkeypatch.setitem(CODE_SCHEDULES, 'broken', entry)
+    with pytest.raises(SystemExit) as stopped:
         beat_setup.main()
+    sentence = str(stopped.value)
+    assert sentence.startswith("Code schedule 'broken' of backend/app/task/tasks/beat.py: ") and message in sentence
 
 
 def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
