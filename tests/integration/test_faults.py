@@ -166,8 +166,9 @@ def test_postgresql_restart_mid_run_loses_no_result(
 
 @pytest.mark.rabbitmq_only
 def test_beat_reconnects_by_itself_after_a_rabbitmq_restart(
-    private_rabbitmq: PrivateRabbitMQ, pg: psycopg.Connection, private_queue: str
+    private_rabbitmq: PrivateRabbitMQ, pg: psycopg.Connection, declared_queue: str
 ) -> None:
+    private_queue = declared_queue
     # Given beat on a private RabbitMQ node, publishing a one-second schedule to a queue read by a probe
     app = app_for(private_rabbitmq.url)
     env = {
