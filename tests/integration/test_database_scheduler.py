@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from backend.app.task.crud import crud_beat
 from backend.app.task.utils import beat_setup
 from backend.app.task.utils.schedule_plan import slot_task_id
 from backend.app.task.utils.schedulers import DatabaseScheduler
@@ -261,3 +262,18 @@ def test_tick_resends_no_unsent_slot_of_a_row_edited_into_garbage(
     # Then beat is still ticking, the bad slot stays unsent and the good one went out
     assert runs(pg, pk)[0][2] is None
     wait_for(lambda: probe.ids() == [runs(pg, good)[0][1]], timeout=30, what="the good row's slot")
+
+
+def test_a_bug_in_a_tick_stops_beat_with_one_sentence_instead_of_a_retry_loop(
+    scheduler: DatabaseScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a tick that hits a programming error (injected here), which would fail the same way on every tick
+    def broken(*_: Any) -> None:
+        raise KeyError('next_run_at')
+
+    monkeypatch.setattr(crud_beat, 'claim_due_schedules', broken)
+    # When beat ticks, then it stops (SystemExit) with one sentence, and closing repeats it as beat's exit status
+    with pytest.raises(SystemExit, match=r"^Beat stopped on an unexpected error: KeyError: 'next_run_at'$"):
+        scheduler.tick()
+    with pytest.raises(SystemExit, match='Beat stopped on an unexpected error'):
+        scheduler.close()

@@ -108,8 +108,9 @@ class DatabaseScheduler(Scheduler):
         self._close_connection()
         if self._setup is not None:
             self._setup.stop()
-        if self._failure is not None:
-            raise self._failure  # Celery's loop swallows a SystemExit from tick(); this one sets beat's exit code
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure  # Celery's loop swallows a SystemExit from tick(); this one sets beat's exit code
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Send what is due, then wait for the next due time or a change; returns 0 (the wait is done here)."""
