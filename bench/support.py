@@ -6,6 +6,7 @@ environment before importing the Celery app, and stops everything it started.
 """
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -18,12 +19,18 @@ from tests.support.worker import start_worker, wait_until_ready
 
 
 @contextlib.contextmanager
-def private_services(broker: str = 'rabbitmq') -> Iterator[TestRun]:
-    """Claim a migrated database, a vhost and a Redis db for this process; drop them at the end."""
+def private_services(broker: str = 'rabbitmq', queues: tuple[str, ...] = ()) -> Iterator[TestRun]:
+    """Claim a migrated database, a vhost and a Redis db for this process; drop them at the end.
+
+    `queues` are declared besides the default ones (TASK_QUEUES): sends and schedules to others are refused.
+    """
     require_services(['PostgreSQL', 'Redis', 'RabbitMQ'])
     run = TestRun.allocate()
     try:
         os.environ.update(run.environ(), CELERY_BROKER=broker)
+        if queues:
+            names = ['default', 'critical', 'bulk', *queues]
+            os.environ['TASK_QUEUES'] = json.dumps([{'name': name} for name in names])
         subprocess.run([sys.executable, '-c', 'from backend.database import migrate; migrate.upgrade()'], check=True)
         yield run
     finally:

@@ -11,6 +11,7 @@ special env) uses `make_worker` with a queue of its own (`private_queue`), so
 the shared worker never takes its messages.
 """
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -125,6 +126,18 @@ def make_worker(celery_app: Any) -> Iterator[Callable[..., WorkerProcess]]:
 @pytest.fixture
 def private_queue() -> str:
     return f'test-{uuid.uuid4().hex[:10]}'
+
+
+@pytest.fixture
+def declared_queue(celery_app: Any, private_queue: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`private_queue`, declared as a deployment's TASK_QUEUES would: in this process's app, and in the environment
+    of the commands the test starts. Sends and schedules to an undeclared queue are refused."""
+    from kombu import Queue
+
+    names = [queue.name for queue in celery_app.conf.task_queues]
+    monkeypatch.setitem(celery_app.conf, 'task_queues', [*celery_app.conf.task_queues, Queue(private_queue)])
+    monkeypatch.setenv('TASK_QUEUES', json.dumps([{'name': name} for name in [*names, private_queue]]))
+    return private_queue
 
 
 @pytest.fixture

@@ -60,15 +60,9 @@ def add(
 ) -> None:
     """Add schedule NAME running TASK (--every, --cron or --at)."""
     spec = spec_from_flags(every, cron, at, tz)
-    obj = CreateScheduleParam(
-        name=name,
-        task=task,
-        args=parse_json('--args', args, list),
-        kwargs=parse_json('--kwargs', kwargs, dict),
-        queue=queue,
-        one_off=one_off,
-        **spec,
-    )
+    values = {'name': name, 'task': task, 'queue': queue, 'one_off': one_off, **spec}
+    values.update(args=parse_json('--args', args, list), kwargs=parse_json('--kwargs', kwargs, dict))
+    obj = schedule_service.build_param(CreateScheduleParam, values)
     detail = in_transaction(lambda db: schedule_service.create(db=db, obj=obj))
     typer.echo(f'Added schedule {detail.id} ({detail.name}); next run {detail.next_run_at}.')
 
@@ -95,7 +89,7 @@ def update(
 
     async def work(db: AsyncSession) -> GetScheduleDetail:
         current = await schedule_service.get(db=db, pk=schedule_id)
-        obj = PatchScheduleParam(version=current.version, **changes)
+        obj = schedule_service.build_param(PatchScheduleParam, {'version': current.version, **changes})
         return await schedule_service.patch(db=db, pk=schedule_id, obj=obj)
 
     detail = in_transaction(work)
@@ -152,7 +146,7 @@ def preview(
     count: int = typer.Option(5, '--count', min=1, max=100),
 ) -> None:
     """Print the next fire times of a spec (UTC and local), without saving anything."""
-    obj = PreviewScheduleParam(count=count, **spec_from_flags(every, cron, at, tz))
+    obj = schedule_service.build_param(PreviewScheduleParam, {'count': count, **spec_from_flags(every, cron, at, tz)})
     local = zone(tz or get_settings().TIMEZONE)
     for instant in schedule_service.preview(obj=obj):
         typer.echo(f'{instant.isoformat()}  {instant.astimezone(local).isoformat()}')

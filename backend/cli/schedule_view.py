@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from backend.app.task.errors import InvalidSchedule
 from backend.app.task.schema.schedule import GetScheduleDetail, GetScheduleRunDetail
@@ -42,13 +43,14 @@ def _when(detail: GetScheduleDetail) -> str:
 
 def print_schedules(items: list[GetScheduleDetail], total: int) -> None:
     table = Table()
-    for heading in ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'runs', 'source', 'version'):
+    for heading in ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'runs', 'source', 'version', 'why off'):
         table.add_column(heading)
     for item in items:
         next_run = f'{item.next_run_at:%Y-%m-%d %H:%M:%S}' if item.next_run_at else '-'
         enabled = 'yes' if item.enabled else 'no'
         row = (item.id, item.name, item.task, _when(item), enabled, next_run, item.total_run_count, item.source)
-        table.add_row(*map(str, row), str(item.version))
+        # Text, not markup: names and reasons are data and may hold brackets.
+        table.add_row(*(Text(str(value)) for value in (*row, item.version, item.disabled_reason or '')))
     console.print(table)
     console.print(f'{len(items)} of {total} schedules')
 

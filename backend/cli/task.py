@@ -124,8 +124,8 @@ def send_batch(
     """Send many calls of task NAME at once and print their ids, one a line (all are checked before any is sent)."""
     app_ = _celery()
     calls = parse_items(items)
-    task_service.check_batch(app_, name, calls)
     options = SendTaskOptions(countdown=countdown, queue=queue)
+    task_service.check_batch(app_, name, calls, options)
     task_ids: list[str] = []
     with Progress(console=Console(stderr=True), transient=True, disable=len(calls) <= CLI_BATCH_CHUNK) as progress:
         bar = progress.add_task(f'sending {name}', total=len(calls))

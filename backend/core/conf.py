@@ -21,6 +21,9 @@ PositiveInt = Annotated[int, Field(ge=1)]
 BROKER_KINDS = ('rabbitmq', 'redis')
 SECRET_WORDS = ('PASSWORD', 'TOKEN', 'URL', 'AUTH', 'SECRET')
 API_TOKEN_MIN_LENGTH = 16
+#: Seconds any connection to PostgreSQL may take to open, so a server that accepts but never answers (stopped,
+#: firewalled) becomes an error to retry instead of a hang.
+DATABASE_CONNECT_TIMEOUT = 5
 
 
 def split_tokens(value: SecretStr) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.conf import get_settings
+from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 
 #: An error's text (logged, or stored as a failed task's traceback) names the statement but not its bound values.
 PRIVATE = {'hide_parameters': True}
@@ -30,7 +30,11 @@ def async_engine() -> AsyncEngine:
     if engine is None:
         settings = get_settings()
         engine = create_async_engine(
-            settings.database_url('asyncpg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True, **PRIVATE
+            settings.database_url('asyncpg'),
+            pool_size=settings.DATABASE_POOL_SIZE,
+            pool_pre_ping=True,
+            **PRIVATE,
+            connect_args={'timeout': DATABASE_CONNECT_TIMEOUT},
         )
         _async_engines[loop] = engine
     return engine
@@ -56,7 +60,11 @@ def sync_engine() -> Engine:
     if _sync_engine is None or _sync_engine[0] != os.getpid():
         settings = get_settings()
         engine = create_engine(
-            settings.database_url('psycopg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True, **PRIVATE
+            settings.database_url('psycopg'),
+            pool_size=settings.DATABASE_POOL_SIZE,
+            pool_pre_ping=True,
+            **PRIVATE,
+            connect_args={'connect_timeout': DATABASE_CONNECT_TIMEOUT},
         )
         _sync_engine = (os.getpid(), engine)
     return _sync_engine[1]

@@ -8,7 +8,7 @@ from alembic.config import Config
 from psycopg import sql
 
 from backend.app.task.errors import ServicesUnavailable
-from backend.core.conf import get_settings
+from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 
 
 def alembic_config() -> Config:
@@ -22,7 +22,7 @@ def create_database_if_missing() -> bool:
     settings = get_settings()
     maintenance = settings.model_copy(update={'DATABASE_NAME': 'postgres'}).database_dsn
     try:
-        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=DATABASE_CONNECT_TIMEOUT) as conn:
             exists = conn.execute('SELECT 1 FROM pg_database WHERE datname = %s', [settings.DATABASE_NAME]).fetchone()
             if exists:
                 return False

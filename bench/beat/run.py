@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument('--schedules', type=int, default=100_000)
     parser.add_argument('--only', choices=sorted(CONTENDERS), action='append', help='Measure only these')
     options = parser.parse_args()
-    with private_services() as run:
+    with private_services(queues=tuple(store.queue_name() for store in CONTENDERS.values())) as run:
         env = {
             'BENCH_BEAT_DBURI': f'postgresql+psycopg://postgres@127.0.0.1:5432/{run.database}',
             'BENCH_REDBEAT_URL': f'redis://127.0.0.1:6379/{run.redis_db}',

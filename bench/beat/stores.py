@@ -2,7 +2,6 @@
 
 import json
 import sys
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,12 @@ class Store:
     def __init__(self, conn: psycopg.Connection, env: dict[str, str]) -> None:
         self.conn = conn
         self.env = env
-        self.queue = f'bench-beat-{uuid.uuid4().hex[:8]}'
+        self.queue = self.queue_name()
+
+    @classmethod
+    def queue_name(cls) -> str:
+        """The queue this contender publishes to; TASK_QUEUES declares it (beat refuses undeclared ones)."""
+        return f'bench-beat-{cls.name}'
 
     def argv(self) -> list[str]:
         return [sys.executable, '-m', 'backend.cli.beat_process', '-A', APP, '-S', self.scheduler]

@@ -134,7 +134,7 @@ async def test_delete_schedule_removes_it(api: httpx.AsyncClient, schedule: dict
 
 
 async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real(
-    api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, private_queue: str
+    api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, declared_queue: str
 ) -> None:
     from tests.support.secret_tasks import API_KEY, PASSWORD
 
@@ -145,7 +145,7 @@ async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real
         'task': 'test.secret_login',
         'args': ['ann', PASSWORD],
         'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
-        'queue': private_queue,
+        'queue': declared_queue,
     }
     created = await api.post('/api/v1/schedules', json=body)
     assert created.status_code == 201, created.text
@@ -168,10 +168,89 @@ async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real
     row = pg.execute('SELECT args, kwargs FROM task_schedule WHERE id = %s', [pk]).fetchone()
     assert row == (['ann', PASSWORD], {'api_key': API_KEY, 'mode': 'ok'})
     with celery_app.connection_for_read() as conn:
-        queue = celery_app.amqp.queues[private_queue](conn.default_channel)
+        queue = celery_app.amqp.queues[declared_queue](conn.default_channel)
         queue.declare()
         assert (await api.post(f'/api/v1/schedules/{pk}/run')).status_code == 202
         message = wait_for(lambda: queue.get(no_ack=True), timeout=10, what='the run message')
         queue.delete()
     assert json.loads(message.body)[:2] == [['ann', PASSWORD], {'api_key': API_KEY, 'mode': 'ok'}]
     assert message.headers['argsrepr'] == "['ann', '***']"
+
+
+HUGE = 10**30
+CRON = {'task': 'task.ping', 'kind': 'crontab', 'crontab': '0 3 * * *'}
+
+
+@pytest.mark.parametrize(
+    ('body', 'fragment'),
+    [
+        ({**HOURLY, 'interval_every': HUGE}, 'body.interval_every'),
+        ({**HOURLY, 'interval_every': 2**31}, 'body.interval_every'),
+        ({**HOURLY, 'interval_every': 2**31 - 1, 'interval_period': 'days'}, 'at most 100 years'),
+        ({**HOURLY, 'misfire_grace_seconds': HUGE}, 'body.misfire_grace_seconds'),
+        ({**HOURLY, 'max_runs': HUGE}, 'body.max_runs'),
+        ({**HOURLY, 'expire_seconds': HUGE}, 'body.expire_seconds'),
+        ({**HOURLY, 'priority': HUGE}, 'body.priority'),
+        ({**CRON, 'crontab': '٣ * * * *'}, "Crontab minute field '٣'"),
+        ({**CRON, 'crontab': '0 \uff13 * * *'}, "Crontab hour field '\uff13'"),
+        ({**CRON, 'crontab': '² * * * *'}, "Crontab minute field '²'"),
+        ({**CRON, 'timezone': 'America'}, "Time zone 'America' is not an IANA zone"),
+        ({**HOURLY, 'name': 'n' * 201}, 'body.name'),
+        ({**HOURLY, 'task': 't' * 156}, 'body.task'),
+        ({**HOURLY, 'kind': 'clocked', 'clocked_at': '9999-12-31T23:59:59-14:00'}, 'body.clocked_at'),
+        ({**HOURLY, 'start_at': '0001-01-01T00:00:00+14:00'}, 'body.start_at'),
+        ({**HOURLY, 'args': [1]}, 'Arguments do not fit task task.ping: too many positional arguments'),
+        ({**HOURLY, 'task': 'task.add', 'kwargs': {'x': 1}}, "missing a required argument: 'y'"),
+        (
+            {**HOURLY, 'task': 'email.send_welcome', 'kwargs': {'email': 'a@b.co', 'name': ''}},
+            'name: String should have at least 1 character',
+        ),
+        ({**HOURLY, 'queue': 'nobody-reads'}, "queue: 'nobody-reads' is not declared in TASK_QUEUES"),
+    ],
+)
+async def test_create_schedule_checks_like_a_send_and_within_the_columns(
+    api: httpx.AsyncClient, body: dict[str, Any], fragment: str
+) -> None:
+    assert_error(await api.post('/api/v1/schedules', json={'name': 'hostile', **body}), 422, fragment)
+
+
+@pytest.mark.parametrize(
+    ('change', 'fragment'),
+    [
+        ({'interval_every': HUGE}, 'body.interval_every'),
+        ({'args': [1, 2]}, 'Arguments do not fit task task.ping'),
+        ({'queue': 'nobody-reads'}, "queue: 'nobody-reads'"),
+        ({'name': None}, 'name cannot be null'),
+        ({'kwargs': None, 'enabled': None}, 'kwargs, enabled cannot be null'),
+        ({'kind': 'crontab', 'crontab': '0 0 ٣ * *'}, "Crontab day of month field '٣'"),
+    ],
+)
+async def test_patch_schedule_checks_like_create(
+    api: httpx.AsyncClient, schedule: dict[str, Any], change: dict[str, Any], fragment: str
+) -> None:
+    url = f'/api/v1/schedules/{schedule["id"]}'
+    assert_error(await api.patch(url, json={'version': schedule['version'], **change}), 422, fragment)
+    assert (await api.get(url)).json() == schedule
+
+
+async def test_schedule_ids_beyond_bigint_are_422_not_500(api: httpx.AsyncClient) -> None:
+    for method in ('get', 'delete'):
+        assert_error(await getattr(api, method)(f'/api/v1/schedules/{HUGE}'), 422, 'path.pk')
+    assert_error(await api.post(f'/api/v1/schedules/{HUGE}/enable'), 422, 'path.pk')
+
+
+async def test_a_row_beat_disabled_shows_its_reason_until_enabled_again(
+    api: httpx.AsyncClient, schedule: dict[str, Any], pg: psycopg.Connection
+) -> None:
+    # Given a schedule beat disabled (as it does with a row it cannot plan)
+    url = f'/api/v1/schedules/{schedule["id"]}'
+    pg.execute(
+        "UPDATE task_schedule SET enabled = false, disabled_reason = 'Crontab broken.' WHERE id = %s", [schedule['id']]
+    )
+    # Then the API shows why, in the schedule and in the list
+    assert (await api.get(url)).json()['disabled_reason'] == 'Crontab broken.'
+    listed = (await api.get('/api/v1/schedules', params={'enabled': False, 'limit': 100})).json()['items']
+    assert [s['disabled_reason'] for s in listed if s['id'] == schedule['id']] == ['Crontab broken.']
+    # And enabling it through the API (which checks it again) clears the reason
+    enabled = (await api.post(f'{url}/enable')).json()
+    assert (enabled['enabled'], enabled['disabled_reason']) == (True, None)

@@ -67,6 +67,7 @@ async def test_send_task_unknown_name_is_404(api: httpx.AsyncClient) -> None:
         ('task.ping', {'countdown': '5'}, 'body.countdown'),
         ('task.ping', {'queue': 'bad queue name'}, 'body.queue'),
         ('task.ping', {'priority': 10}, 'body.priority'),
+        ('task.ping', {'queue': 'nobody-reads'}, "queue: 'nobody-reads' is not declared in TASK_QUEUES"),
     ],
 )
 async def test_send_task_refuses_arguments_that_do_not_fit_with_422(
@@ -134,3 +135,5 @@ async def test_send_batch_refuses_unknown_tasks_and_bad_items(api: httpx.AsyncCl
         await api.post('/api/v1/tasks/task.add/send-batch', json={'items': [{'args': [1]}]}), 422, 'Item 0', "'y'"
     )
     assert_error(await api.post('/api/v1/tasks/task.add/send-batch', json={'items': []}), 422, 'body.items')
+    body = {'items': [{'args': [1, 2]}], 'queue': 'nobody-reads'}
+    assert_error(await api.post('/api/v1/tasks/task.add/send-batch', json=body), 422, "queue: 'nobody-reads'")

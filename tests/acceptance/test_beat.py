@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -23,7 +24,7 @@ FAST = {'TASK_BEAT_POLL_SECONDS': '1', 'TASK_BEAT_MAX_LOOP_INTERVAL': '1', 'TASK
 
 
 @pytest.fixture
-def make_beat() -> Iterator[Callable[..., BeatProcess]]:
+def make_beat(declared_queue: str) -> Iterator[Callable[..., BeatProcess]]:
     started: list[BeatProcess] = []
 
     def make(argv: list[str] | None = None, env: dict[str, str] | None = None) -> BeatProcess:
@@ -42,12 +43,14 @@ def make_beat() -> Iterator[Callable[..., BeatProcess]]:
         beat.stop()
 
 
-def add_every(pg: psycopg.Connection, queue: str, seconds: int, policy: str = 'coalesce') -> int:
+def add_every(
+    pg: psycopg.Connection, queue: str, seconds: int, policy: str = 'coalesce', name: str | None = None
+) -> int:
     """A schedule inserted in SQL without next_run_at: beat plans it (its version moved)."""
     row = pg.execute(
         'INSERT INTO task_schedule (name, task, kind, interval_every, interval_period, timezone, queue, misfire_policy)'
         " VALUES (%s, 'task.ping', 'interval', %s, 'seconds', 'UTC', %s, %s) RETURNING id",
-        (f'every-{seconds}-{queue}', seconds, queue, policy),
+        (name or f'every-{seconds}-{queue}', seconds, queue, policy),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -168,3 +171,63 @@ def test_fba_beat_syncs_code_schedules_and_disables_removed_ones(
     wait_for(lambda: 'celery.backend_cleanup' in rows(), timeout=30, what='the code schedules to be synced')
     assert rows()['celery.backend_cleanup'] == ['code', True, True]
     assert rows()['gone-from-code'] == ['code', False, False]
+
+
+#: SQL edits of a running schedule that beat cannot plan or send, and a word of the reason it stores.
+GARBAGE = {
+    'crontab': ("kind = 'crontab', crontab = '* * * * * *'", 'must have 5 fields'),
+    'time zone': ("kind = 'crontab', crontab = '* * * * *', timezone = 'Nowhere/Town'", "'Nowhere/Town' is not"),
+    'interval': ("interval_period = 'weeks'", 'Interval period must be one of'),
+    'dates': ("start_at = now() + interval '1 day', end_at = now()", 'must be after start_at'),
+    'args': ('args = \'{"a": 1}\'', 'args must be a JSON array'),
+    'kwargs': ('kwargs = \'"x"\'', 'kwargs must be a JSON object'),
+    'task': ("task = 'nope.never'", "No task named 'nope.never'"),
+}
+
+
+def test_beat_disables_rows_edited_into_garbage_and_keeps_sending_the_others(
+    make_beat: Callable[..., BeatProcess], probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given beat sending a schedule every second, and one more schedule per kind of garbage, all running
+    beat = make_beat()
+    good = add_every(pg, private_queue, 1, name='good')
+    bad = {kind: add_every(pg, private_queue, 1, name=f'bad-{kind}') for kind in GARBAGE}
+    wait_for(lambda: all(runs(pg, pk) for pk in bad.values()), timeout=60, what='every schedule to run once')
+    # When each of the others is edited in plain SQL into something that cannot run
+    for kind, pk in bad.items():
+        pg.execute(f'UPDATE task_schedule SET {GARBAGE[kind][0]} WHERE id = %s', (pk,))
+
+    def reasons() -> dict[str, str | None]:
+        found = pg.execute("SELECT name, disabled_reason FROM task_schedule WHERE NOT enabled AND name LIKE 'bad-%'")
+        return {name.removeprefix('bad-'): reason for name, reason in found}
+
+    # Then each is disabled with its reason, beat goes on, and the good one keeps being sent every second
+    wait_for(lambda: set(reasons()) == set(GARBAGE), timeout=60, what='every bad row to be disabled')
+    for kind, reason in reasons().items():
+        assert reason is not None and GARBAGE[kind][1] in reason, (kind, reason)
+    sent = len(runs(pg, good))
+    wait_for(lambda: len(runs(pg, good)) >= sent + 3, timeout=60, what='three more slots of the good schedule')
+    expected = {task_id for _, task_id in runs(pg, good)}
+    wait_for(lambda: expected <= set(probe.ids()), timeout=30, what='the good slots to be published')
+    beat.assert_alive()
+
+
+def test_beat_against_a_database_without_its_tables_stops_with_one_sentence(test_run: Any) -> None:
+    # Given a database whose tables were dropped (here: never created)
+    name = f'{test_run.database}_bare'
+    with psycopg.connect(test_run.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    beat = start_beat({**FAST, 'DATABASE_NAME': name})
+    try:
+        # When beat starts, then it exits 1 promptly, its last line one sentence naming the missing table
+        started = time.monotonic()
+        wait_for(lambda: not beat.alive(), timeout=60, what='beat to stop')
+        assert time.monotonic() - started < 30
+        assert beat.proc.returncode == 1, beat.log()
+        last = beat.log().strip().splitlines()[-1]
+        assert 'task_schedule' in last and 'does not exist' in last and 'fba db upgrade' in last, beat.log()
+        assert 'Traceback' not in beat.log()
+    finally:
+        beat.stop()
+        with psycopg.connect(test_run.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -51,6 +51,15 @@ def test_task_send_wait_reports_a_failed_task(worker: WorkerProcess) -> None:
     assert_one_sentence_error(done, 'name: String should have at least 1 character')
 
 
+def test_task_send_to_a_queue_no_setting_declares_is_refused() -> None:
+    message = "queue: 'nobody-reads' is not declared in TASK_QUEUES (default, critical, bulk)"
+    assert_one_sentence_error(fba('task', 'send', 'task.ping', '--queue', 'nobody-reads'), message)
+    items = '[{"args": []}]'
+    assert_one_sentence_error(
+        fba('task', 'send-batch', 'task.ping', '--items', items, '--queue', 'nobody-reads'), message
+    )
+
+
 def test_task_list_shows_every_drop_in_task() -> None:
     done = fba('task', 'list')
     assert done.returncode == 0, done.stderr

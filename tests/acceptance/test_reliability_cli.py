@@ -97,6 +97,15 @@ def test_dlq_requeue_sends_the_task_again(celery_app: Any, worker: WorkerProcess
     assert celery_app.AsyncResult(done.stdout.strip()).get(timeout=60, interval=0.05) == 42
 
 
+def test_dlq_requeue_to_a_queue_no_setting_declares_is_refused(celery_app: Any) -> None:
+    # Given a dead letter of a queue since removed from TASK_QUEUES
+    pk = dead_letters.record(
+        reason='retries_exhausted', task_id=str(uuid.uuid4()), task_name='task.ping', args=[], kwargs={}, queue='gone'
+    )
+    # Then requeueing it is refused in one sentence, instead of creating a queue no worker reads
+    assert_one_sentence_error(fba('dlq', 'requeue', str(pk)), "queue: 'gone' is not declared in TASK_QUEUES")
+
+
 def test_worker_queues_option_consumes_only_those_queues(celery_app: Any) -> None:
     # Given a worker started with --queues a,b
     a, b, c = (f'test-q{n}-{uuid.uuid4().hex[:6]}' for n in 'abc')

@@ -56,12 +56,41 @@ def test_schedule_add_list_update_disable_enable_delete(pg: psycopg.Connection) 
         (['add', 'x', 'task.ping'], 'Give when to run'),
         (['add', 'x', 'task.ping', '--at', 'tomorrow'], "--at 'tomorrow' is not an ISO date-time"),
         (['add', 'x', 'task.ping', '--every', '5', '--args', '{'], '--args is not valid JSON'),
+        (['add', 'n' * 201, 'task.ping', '--every', '5'], 'Invalid schedule: name: String should have at most 200'),
+        (['add', 'x', 'task.ping', '--cron', '٣ * * * *'], "Crontab minute field '٣': '٣' is not a number"),
+        (['add', 'x', 'task.ping', '--cron', '0 \uff13 * * *'], "Crontab hour field '\uff13'"),
+        (['add', 'x', 'task.ping', '--every', str(2**31)], 'interval_every: Input should be less than or equal'),
+        (['add', 'x', 'task.ping', '--every', '5', '--args', '[1]'], 'Arguments do not fit task task.ping'),
+        (['add', 'x', 'task.add', '--every', '5', '--kwargs', '{"x": 1}'], "missing a required argument: 'y'"),
+        (['add', 'x', 'task.ping', '--every', '5', '--queue', 'nobody'], "queue: 'nobody' is not declared"),
+        (['add', 'x', 'task.ping', '--cron', '0 1 * * *', '--tz', 'America'], "'America' is not an IANA zone"),
+        (['enable', str(10**30)], f'No schedule has id {10**30}.'),
+        (['delete', str(2**63)], f'No schedule has id {2**63}.'),
         (['enable', '424242'], 'No schedule has id 424242.'),
         (['runs', '424242'], 'No schedule has id 424242.'),
     ],
 )
 def test_schedule_errors_are_one_sentence_and_exit_1(args: list[str], message: str) -> None:
     assert_one_sentence_error(fba('schedule', *args), message)
+
+
+def test_schedule_update_is_checked_like_add(pg: psycopg.Connection) -> None:
+    pk = added_id(fba('schedule', 'add', 'adder', 'task.add', '--every', '60', '--args', '[1, 2]').stdout)
+    assert_one_sentence_error(fba('schedule', 'update', str(pk), '--args', '[1]'), "missing a required argument: 'y'")
+    assert_one_sentence_error(fba('schedule', 'update', str(pk), '--queue', 'nobody'), "queue: 'nobody'")
+    assert_one_sentence_error(fba('schedule', 'update', str(pk), '--cron', '٣ * * * *'), "'٣' is not a number")
+    assert pg.execute('SELECT version, args FROM task_schedule WHERE id = %s', (pk,)).fetchone() == (1, [1, 2])
+
+
+def test_schedule_list_shows_why_beat_disabled_a_schedule(pg: psycopg.Connection) -> None:
+    # Given a schedule beat disabled because its crontab was edited into garbage (the reason holds brackets)
+    pk = added_id(fba('schedule', 'add', 'nightly', 'task.ping', '--cron', '0 3 * * *').stdout)
+    reason = "Crontab minute field '[x]': '[x]' is not a number."
+    pg.execute('UPDATE task_schedule SET enabled = false, disabled_reason = %s WHERE id = %s', (reason, pk))
+    # Then the list shows the reason as stored, and enabling the schedule again clears it
+    assert reason in ' '.join(fba('schedule', 'list', '--disabled').stdout.split())
+    assert fba('schedule', 'enable', str(pk)).returncode == 0
+    assert pg.execute('SELECT disabled_reason FROM task_schedule WHERE id = %s', (pk,)).fetchone() == (None,)
 
 
 def test_schedule_preview_prints_utc_and_local_times() -> None:
@@ -72,7 +101,8 @@ def test_schedule_preview_prints_utc_and_local_times() -> None:
 
 
 @pytest.mark.broker
-def test_schedule_run_now_sends_and_runs_lists_it(celery_app: Any, private_queue: str) -> None:
+def test_schedule_run_now_sends_and_runs_lists_it(celery_app: Any, declared_queue: str) -> None:
+    private_queue = declared_queue
     probe = QueueProbe(celery_app, private_queue)
     try:
         pk = added_id(

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from backend.app.task.crud import crud_beat
 from backend.app.task.utils import beat_setup
 from backend.app.task.utils.schedule_plan import slot_task_id
 from backend.app.task.utils.schedulers import DatabaseScheduler
@@ -24,8 +25,8 @@ COLUMNS = ('name', 'task', 'kind', 'interval_every', 'interval_period', 'crontab
 
 
 @pytest.fixture
-def scheduler(celery_app: Any) -> Iterator[DatabaseScheduler]:
-    """Lazy: no code sync, so only the rows a test writes exist."""
+def scheduler(celery_app: Any, declared_queue: str) -> Iterator[DatabaseScheduler]:
+    """Lazy: no code sync, so only the rows a test writes exist; they send to `private_queue`, declared."""
     scheduler = DatabaseScheduler(app=celery_app, max_interval=0.05, lazy=True)
     yield scheduler
     scheduler.close()
@@ -168,12 +169,28 @@ def test_tick_resends_a_slot_whose_beat_died_before_sending(
     assert runs(pg, pk)[0][2] is not None
 
 
-def test_beat_setup_refuses_a_code_schedule_that_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ('entry', 'message'),
+    [
+        ({'task': 'task.ping', 'schedule': '61 * * * *'}, "Crontab minute field '61'"),
+        ({'task': 'task.ping', 'schedule': '٣ * * * *'}, "'٣' is not a number"),
+        ({'task': 'task.add', 'schedule': 60, 'args': [1]}, 'Arguments do not fit task task.add'),
+        ({'task': 'task.ping', 'schedule': 60, 'options': {'queue': 'nobody'}}, "queue: 'nobody' is not declared"),
+        ({'task': 'task.ping', 'schedule': 60, 'options': {'priority': 99}}, 'priority: Input should be less'),
+        ({'task': 'task.ping', 'schedule': 2**40}, 'interval_every: Input should be less than or equal'),
+        ({'task': 'task.ping', 'schedule': 60, 'misfire_grace_seconds': 2**31}, 'misfire_grace_seconds: Input'),
+    ],
+)
+def test_beat_setup_refuses_a_code_schedule_that_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, entry: dict[str, Any], message: str
+) -> None:
     from backend.app.task.tasks.beat import CODE_SCHEDULES
 
-    monkeypatch.setitem(CODE_SCHEDULES, 'broken', {'task': 'task.ping', 'schedule': '61 * * * *'})
-    with pytest.raises(SystemExit, match=r"beat\.py: Crontab minute field '61'"):
+    monkeypatch.setitem(CODE_SCHEDULES, 'broken', entry)
+    with pytest.raises(SystemExit) as stopped:
         beat_setup.main()
+    sentence = str(stopped.value)
+    assert sentence.startswith("Code schedule 'broken' of backend/app/task/tasks/beat.py: ") and message in sentence
 
 
 def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,4 +203,77 @@ def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeyp
         wait_for(lambda: bool(scheduler.tick()), timeout=30, what='the setup child to fail')
     # Then closing raises the child's sentence again, which becomes beat's exit status and last line
     with pytest.raises(SystemExit, match='no task named nope'):
+        scheduler.close()
+
+
+#: SQL edits that leave a row beat cannot plan or send, and a word of the reason it stores.
+GARBAGE = {
+    'crontab': ("kind = 'crontab', crontab = '61 * * * *'", "Crontab minute field '61'"),
+    'crontab digit': ("kind = 'crontab', crontab = '٣ * * * *'", 'is not a number'),
+    'time zone': ("timezone = 'Mars/Olympus'", "'Mars/Olympus' is not an IANA zone"),
+    'time zone folder': ("timezone = 'America'", "'America' is not an IANA zone"),
+    'interval': ('interval_every = 0', 'positive whole number, not 0'),
+    'interval period': ("interval_period = 'fortnights'", 'Interval period must be one of'),
+    'interval too long': ("interval_every = 2147483647, interval_period = 'days'", 'at most 100 years'),
+    'dates': ("start_at = '2030-01-02', end_at = '2030-01-01'", 'must be after start_at'),
+    'task': ("task = 'no.such_task'", "No task named 'no.such_task'"),
+    'args': ('args = \'"one"\'', 'args must be a JSON array'),
+    'kwargs': ("kwargs = '[1]'", 'kwargs must be a JSON object'),
+    'queue': ("queue = 'nobody-reads-this'", "queue: 'nobody-reads-this' is not declared"),
+    'priority': ('priority = 300', 'priority must be within 0-9'),
+}
+
+
+@pytest.mark.parametrize('edit', GARBAGE, ids=list(GARBAGE))
+def test_tick_disables_a_row_edited_into_garbage_and_sends_the_others(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str, edit: str
+) -> None:
+    # Given two due schedules, one of them edited in SQL into something that cannot run
+    good, bad = add(pg, private_queue, 1), add(pg, private_queue, 1)
+    assignment, reason = GARBAGE[edit]
+    pg.execute(f'UPDATE task_schedule SET {assignment} WHERE id = %s', (bad,))
+    # When beat ticks (twice: a versioned edit is re-planned first, an unversioned one is caught when claimed)
+    scheduler.tick()
+    scheduler.tick()
+    # Then the bad row is disabled with the reason stored, and the good one was sent
+    row = schedule(pg, bad)
+    assert (row['enabled'], row['next_run_at']) == (False, None)
+    assert reason in row['disabled_reason']
+    assert runs(pg, bad) == []
+    wait_for(lambda: probe.ids() == [runs(pg, good)[0][1]], timeout=30, what="the good row's slot")
+
+
+def test_tick_resends_no_unsent_slot_of_a_row_edited_into_garbage(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given an unsent slot of a schedule whose priority was then set, in SQL, beyond what a message can carry
+    pk = add(pg, private_queue, -3600)
+    slot = datetime.now(UTC) - timedelta(minutes=2)
+    pg.execute(
+        'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at) '
+        "VALUES (%s, %s, %s, now() - interval '2 minutes')",
+        (pk, slot, slot_task_id(pk, slot)),
+    )
+    pg.execute('UPDATE task_schedule SET priority = 1000 WHERE id = %s', (pk,))
+    # When beat polls, then sends a good row's slot
+    scheduler.tick()
+    good = add(pg, private_queue, 1)
+    scheduler.tick()
+    # Then beat is still ticking, the bad slot stays unsent and the good one went out
+    assert runs(pg, pk)[0][2] is None
+    wait_for(lambda: probe.ids() == [runs(pg, good)[0][1]], timeout=30, what="the good row's slot")
+
+
+def test_a_bug_in_a_tick_stops_beat_with_one_sentence_instead_of_a_retry_loop(
+    scheduler: DatabaseScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a tick that hits a programming error (injected here), which would fail the same way on every tick
+    def broken(*_: Any) -> None:
+        raise KeyError('next_run_at')
+
+    monkeypatch.setattr(crud_beat, 'claim_due_schedules', broken)
+    # When beat ticks, then it stops (SystemExit) with one sentence, and closing repeats it as beat's exit status
+    with pytest.raises(SystemExit, match=r"^Beat stopped on an unexpected error: KeyError: 'next_run_at'$"):
+        scheduler.tick()
+    with pytest.raises(SystemExit, match='Beat stopped on an unexpected error'):
         scheduler.close()

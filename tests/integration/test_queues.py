@@ -45,6 +45,27 @@ def test_backlog_runs_higher_priority_first(
     assert set(order[10:]) == {r.id for r in low}
 
 
+def test_child_inheriting_its_parents_priority_runs_as_urgently(
+    celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Connection
+) -> None:
+    # Given a backlog of 10 tasks at priority 0, then a parent at priority 9 that sends three children: two
+    # inheriting its priority (send_task, apply_async), one given the priority the parent reads in delivery_info
+    create_log_table(pg)
+    run = uuid.uuid4().hex
+    low = [celery_app.send_task('reliability.record', args=[run], queue=private_queue, priority=0) for _ in range(10)]
+    celery_app.send_task('reliability.spawn_children', args=[run, private_queue], queue=private_queue, priority=9)
+    # When one worker taking one message at a time drains the queue
+    make_worker(queues=private_queue, pool='solo', extra_args=INCLUDE)
+    wait_for(lambda: len(logged(pg, run)) == 14, timeout=60, what='the backlog to drain')
+    # Then parent and children read priority 9, as sent, on both brokers (Redis stores it inverted), and the
+    # children ran before the backlog, but for what the worker had already reserved
+    values = [value for _, value, _, _ in logged(pg, run)]
+    children = ['sent 9', 'applied 9', 'copied 9']
+    assert values[0] == 'parent 9' and set(children) <= set(values), values
+    assert max(map(values.index, children)) <= 5, values
+    assert {task_id for task_id, value, _, _ in logged(pg, run) if value == 'ran'} == {r.id for r in low}
+
+
 def test_task_queue_option_routes_to_that_queue(celery_app: Any) -> None:
     route = celery_app.amqp.router.route({}, 'task.ping')
     assert route['queue'].name == 'default'

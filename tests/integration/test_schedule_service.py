@@ -100,11 +100,11 @@ async def test_update_with_a_stale_version_is_a_conflict(db: AsyncSession) -> No
 
 
 async def test_patch_changes_only_the_fields_given(db: AsyncSession) -> None:
-    created = await schedule_service.create(db=db, obj=params(args=[1], queue='q1'))
+    created = await schedule_service.create(db=db, obj=params(task='task.add', args=[1, 2], queue='critical'))
     patched = await schedule_service.patch(
         db=db, pk=created.id, obj=PatchScheduleParam(version=created.version, kind='crontab', crontab='0 4 * * *')
     )
-    assert (patched.kind, patched.crontab, patched.args, patched.queue) == ('crontab', '0 4 * * *', [1], 'q1')
+    assert (patched.kind, patched.crontab, patched.args, patched.queue) == ('crontab', '0 4 * * *', [1, 2], 'critical')
     assert (patched.interval_every, patched.interval_period) == (None, None)
     assert patched.next_run_at is not None and patched.next_run_at.minute == 0
 
@@ -159,7 +159,7 @@ async def test_sync_code_schedules_upserts_and_disables_removed_ones(db: AsyncSe
     # Given two schedules defined in code
     entries: dict[str, dict[str, Any]] = {
         'cleanup': {'task': 'celery.backend_cleanup', 'schedule': '0 4 * * *'},
-        'pinger': {'task': 'task.ping', 'schedule': 30, 'options': {'queue': 'q', 'expires': 10}},
+        'pinger': {'task': 'task.ping', 'schedule': 30, 'options': {'queue': 'bulk', 'expires': 10}},
     }
     await schedule_service.sync_code_schedules(db=db, entries=entries)
     first, _ = await schedule_service.get_list(db=db, limit=10, offset=0)
@@ -171,7 +171,7 @@ async def test_sync_code_schedules_upserts_and_disables_removed_ones(db: AsyncSe
     # Then the rows are written once (same versions and plans on restart) and the removed one is disabled
     assert [(s.name, s.source, s.version) for s in first] == [('cleanup', 'code', 1), ('pinger', 'code', 1)]
     assert [(s.version, s.next_run_at) for s in again] == [(s.version, s.next_run_at) for s in first]
-    assert (first[1].queue, first[1].expire_seconds, first[1].interval_every) == ('q', 10, 30)
+    assert (first[1].queue, first[1].expire_seconds, first[1].interval_every) == ('bulk', 10, 30)
     assert [(s.name, s.enabled) for s in last] == [('cleanup', True), ('pinger', False)]
 
 
@@ -202,11 +202,11 @@ def test_raw_sql_edit_of_the_timing_bumps_the_version_and_notifies(pg: psycopg.C
 
 @pytest.mark.broker
 async def test_run_now_sends_once_and_records_the_run(
-    db: AsyncSession, celery_app: Any, private_queue: str, pg: psycopg.Connection
+    db: AsyncSession, celery_app: Any, declared_queue: str, pg: psycopg.Connection
 ) -> None:
-    probe = QueueProbe(celery_app, private_queue)
+    probe = QueueProbe(celery_app, declared_queue)
     try:
-        created = await schedule_service.create(db=db, obj=params(queue=private_queue, args=[]))
+        created = await schedule_service.create(db=db, obj=params(queue=declared_queue, args=[]))
         run = await schedule_service.run_now(db=db, pk=created.id)
         assert run.trigger == 'manual' and run.dispatched_at is not None
         wait_for(lambda: probe.ids() == [run.task_id], timeout=30, what='the run-now message')

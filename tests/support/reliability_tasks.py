@@ -98,3 +98,20 @@ def crash(self: Any, run: str) -> None:
     """Kills the process running it on every attempt, as a segfault or the OOM killer would."""
     note(run, self.request.id, f'attempt {self.request.retries}')
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(name='reliability.spawn_children', bind=True)
+def spawn_children(self: Any, run: str, queue: str) -> None:
+    """Notes its own priority, then sends three children: two inheriting it (`task_inherit_parent_priority`), one
+    given it from `delivery_info`."""
+    note(run, self.request.id, f'parent {self.request.delivery_info.get("priority")}')
+    self.app.send_task('reliability.note_priority', args=[run, 'sent'], queue=queue)
+    note_priority.apply_async(args=[run, 'applied'], queue=queue)
+    priority = self.request.delivery_info['priority']
+    note_priority.apply_async(args=[run, 'copied'], queue=queue, priority=priority)
+
+
+@task(name='reliability.note_priority', bind=True)
+def note_priority(self: Any, run: str, how: str) -> None:
+    """Notes the priority it was delivered with, as task code reads it."""
+    note(run, self.request.id, f'{how} {self.request.delivery_info.get("priority")}')

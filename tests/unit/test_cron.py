@@ -35,6 +35,9 @@ def fires(expression: str, tz: ZoneInfo, start: datetime, count: int) -> list[st
         ('5-1 * * * *', 'in order'),
         ('x * * * *', "'x' is not a number"),
         ('* * * foo *', "'foo' is not a number"),
+        ('\u0663 * * * *', "'\u0663' is not a number"),  # Arabic-Indic 3: str.isdigit() and int() take it
+        ('0 \uff13 * * *', "hour field '\uff13'"),  # fullwidth 3
+        ('\u00b2 * * * *', "'\u00b2' is not a number"),  # superscript 2: isdigit() but int() fails
     ],
 )
 def test_parse_refuses_a_bad_field_naming_it(expression: str, message: str) -> None:
@@ -54,9 +57,10 @@ def test_day_fields_combine_with_or_only_when_both_are_restricted() -> None:
     assert next_fire(parse('0 0 */2 * 0'), UTC, saturday) == datetime(2000, 1, 9, tzinfo=UTC)  # odd day AND Sunday
 
 
-def test_zone_refuses_an_unknown_name() -> None:
-    with pytest.raises(InvalidSchedule, match="'Mars/Olympus' is not an IANA zone"):
-        zone('Mars/Olympus')
+@pytest.mark.parametrize('name', ['Mars/Olympus', 'America', '../etc/passwd', '', 'x' * 300])
+def test_zone_refuses_what_is_not_an_iana_zone(name: str) -> None:
+    with pytest.raises(InvalidSchedule, match='is not an IANA zone'):
+        zone(name)
 
 
 def test_next_fire_is_none_for_a_date_that_never_comes() -> None:

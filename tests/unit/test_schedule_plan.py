@@ -3,9 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from celery import Celery
+from kombu import Queue
 
-from backend.app.task.errors import InvalidSchedule
-from backend.app.task.utils.schedule_plan import Timing, plan_claim, send_options, slot_task_id
+from backend.app.task.errors import InvalidSchedule, TaskError
+from backend.app.task.utils.schedule_plan import Timing, check_send_fields, plan_claim, send_options, slot_task_id
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -26,6 +28,7 @@ def every_minute(**overrides: object) -> Timing:
         (Timing(kind='clocked'), 'needs one instant'),
         (every_minute(start_at=NOW, end_at=NOW - MINUTE), 'must be after start_at'),
         (every_minute(max_runs=0), 'max_runs must be at least 1'),
+        (Timing(kind='interval', interval_every=2**31 - 1, interval_period='days'), 'at most 100 years'),
     ],
 )
 def test_validate_refuses_a_spec_that_cannot_run(timing: Timing, message: str) -> None:
@@ -106,3 +109,32 @@ def test_slot_task_id_and_send_options_come_from_the_row() -> None:
     assert slot_task_id(7, NOW) == f'7:{int(NOW.timestamp() * 1000)}'
     row = {'queue': 'q', 'routing_key': None, 'priority': 3, 'expire_seconds': 60}
     assert send_options(row) == {'queue': 'q', 'priority': 3, 'expires': 60}
+
+
+def test_no_slot_past_the_year_9999_rather_than_an_overflow() -> None:
+    last = datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC)
+    assert every_minute().slot_after(last) is None
+    assert every_minute(start_at=last - MINUTE).slot_after(last) is None
+    assert Timing(kind='crontab', crontab='0 0 1 1 *').slot_after(last - 3 * MINUTE) is None
+    assert plan_claim(every_minute(), last, last, 0, 10).next_run_at is None
+
+
+@pytest.mark.parametrize(
+    ('fields', 'message'),
+    [
+        ({'args': 'one'}, 'args must be a JSON array, not str'),
+        ({'kwargs': [1]}, 'kwargs must be a JSON object, not list'),
+        ({'priority': 10}, 'priority must be within 0-9, not 10'),
+        ({'priority': -1}, 'priority must be within 0-9'),
+        ({'expire_seconds': 0}, 'expire_seconds must be positive'),
+        ({'queue': 'elsewhere'}, "queue: 'elsewhere' is not declared in TASK_QUEUES (default)"),
+    ],
+)
+def test_check_send_fields_refuses_what_no_message_can_carry(fields: dict[str, object], message: str) -> None:
+    app = Celery(set_as_current=False)
+    app.conf.task_queues = [Queue('default')]
+    row = {'args': [], 'kwargs': {}, 'queue': 'default', 'priority': 9, 'expire_seconds': 60}
+    check_send_fields(app, row)
+    with pytest.raises(TaskError) as refused:
+        check_send_fields(app, {**row, **fields})
+    assert message in refused.value.message

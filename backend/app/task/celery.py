@@ -11,13 +11,26 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, celeryd_init, worker_init, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    before_task_publish,
+    celeryd_init,
+    task_prerun,
+    worker_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 from backend.app.task.utils.call_headers import mask_call_headers
 from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
 from backend.app.task.utils.hooks.base import TaskHook
-from backend.app.task.utils.queues import invert_priority_for_redis, queue_config, redis_priority_options
+from backend.app.task.utils.queues import (
+    inherit_parent_priority,
+    invert_priority_for_redis,
+    queue_config,
+    redis_priority_options,
+    restore_priority_on_redis,
+)
 from backend.core.conf import Settings, get_settings, undo_celery_cli_broker_echo
 
 RESULT_BACKEND = 'backend.app.task.utils.result_backend:PostgresBackend'
@@ -110,8 +123,10 @@ def create_celery_app(settings: Settings | None = None) -> TaskApp:
     worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
     worker_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.worker')
     before_task_publish.connect(mask_call_headers, weak=False, dispatch_uid='fba.mask_call_headers')
+    before_task_publish.connect(inherit_parent_priority, weak=False, dispatch_uid='fba.inherit_priority')
     if settings.CELERY_BROKER == 'redis':
         before_task_publish.connect(invert_priority_for_redis, weak=False, dispatch_uid='fba.redis_priority')
+        task_prerun.connect(restore_priority_on_redis, weak=False, dispatch_uid='fba.redis_priority.restore')
     return app
 
 

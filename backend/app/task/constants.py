@@ -5,6 +5,9 @@
 #: behind the stored run time, the log line and the run-time histogram (no STARTED write needed).
 TIME_START = 'fba_time_start'
 
+#: Largest value of a PostgreSQL `integer` column (every count, interval and seconds column of a schedule).
+PG_INT_MAX = 2**31 - 1
+
 # --- HTTP API ------------------------------------------------------------------
 #: Default and largest page of every list route.
 API_PAGE_SIZE = 20

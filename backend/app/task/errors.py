@@ -32,6 +32,10 @@ class BrokerRefused(TaskError):
     """The broker refused the message (its queue is declared with other arguments); nothing was sent."""
 
 
+class UndeclaredQueue(TaskError):
+    """No setting declares that queue (TASK_QUEUES), so no worker would read it; nothing was sent."""
+
+
 class InvalidJSON(TaskError):
     """The value is not valid JSON."""
 

@@ -31,9 +31,14 @@ def insert_schedule_runs(
 
 
 def advance_schedules(
-    conn: Connection, ids: list[int], next_run_at: list[datetime | None], runs: list[int], enabled: list[bool]
+    conn: Connection,
+    ids: list[int],
+    next_run_at: list[datetime | None],
+    runs: list[int],
+    enabled: list[bool],
+    reasons: list[str | None],
 ) -> None:
-    params = {'ids': ids, 'next_run_at': next_run_at, 'runs': runs, 'enabled': enabled}
+    params = {'ids': ids, 'next_run_at': next_run_at, 'runs': runs, 'enabled': enabled, 'reasons': reasons}
     conn.execute(query('advance_schedules'), params)
 
 
@@ -42,8 +47,11 @@ def claim_moved_schedules(conn: Connection, batch: int) -> list[dict[str, Any]]:
         return cur.execute(query('claim_moved_schedules'), {'batch': batch}).fetchall()
 
 
-def replan_schedules(conn: Connection, ids: list[int], versions: list[int], next_run_at: list[datetime | None]) -> None:
-    conn.execute(query('replan_schedules'), {'ids': ids, 'versions': versions, 'next_run_at': next_run_at})
+def replan_schedules(
+    conn: Connection, ids: list[int], versions: list[int], next_run_at: list[datetime | None], reasons: list[str | None]
+) -> None:
+    params = {'ids': ids, 'versions': versions, 'next_run_at': next_run_at, 'reasons': reasons}
+    conn.execute(query('replan_schedules'), params)
 
 
 def claim_undispatched_runs(conn: Connection, older_than: float, batch: int) -> list[dict[str, Any]]:

@@ -120,14 +120,17 @@ ON CONFLICT (schedule_id, scheduled_for) DO NOTHING
 RETURNING id, schedule_id, task_id
 
 -- name: advance_schedules
--- Move claimed rows on: next run, last run, run count and (for a finished one-off) enabled.
+-- Move claimed rows on: next run, last run, run count and enabled (false for a finished one-off, or a row
+-- that cannot be sent, with the reason).
 UPDATE task_schedule s
 SET next_run_at = v.next_run_at,
     last_run_at = CASE WHEN v.runs > 0 THEN now() ELSE s.last_run_at END,
     total_run_count = s.total_run_count + v.runs,
-    enabled = v.enabled
-FROM unnest(%(ids)s::bigint[], %(next_run_at)s::timestamptz[], %(runs)s::int[], %(enabled)s::bool[])
-    AS v(id, next_run_at, runs, enabled)
+    enabled = v.enabled,
+    disabled_reason = v.reason
+FROM unnest(%(ids)s::bigint[], %(next_run_at)s::timestamptz[], %(runs)s::int[], %(enabled)s::bool[],
+            %(reasons)s::text[])
+    AS v(id, next_run_at, runs, enabled, reason)
 WHERE s.id = v.id
 
 -- name: claim_moved_schedules
@@ -140,10 +143,14 @@ LIMIT %(batch)s
 FOR UPDATE SKIP LOCKED
 
 -- name: replan_schedules
--- Store next_run_at as computed for the version read.
+-- Store next_run_at as computed for the version read; a row that cannot run is disabled with the reason.
 UPDATE task_schedule s
-SET next_run_at = v.next_run_at, planned_version = v.version
-FROM unnest(%(ids)s::bigint[], %(versions)s::int[], %(next_run_at)s::timestamptz[]) AS v(id, version, next_run_at)
+SET next_run_at = v.next_run_at,
+    planned_version = v.version,
+    enabled = s.enabled AND v.reason IS NULL,
+    disabled_reason = v.reason
+FROM unnest(%(ids)s::bigint[], %(versions)s::int[], %(next_run_at)s::timestamptz[], %(reasons)s::text[])
+    AS v(id, version, next_run_at, reason)
 WHERE s.id = v.id
 
 -- name: claim_undispatched_runs

@@ -49,6 +49,8 @@ class TaskSchedule(Base):
     priority: Mapped[int | None] = mapped_column(Integer)
     expire_seconds: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text('true'))
+    #: Why beat disabled the row (it could not be planned or sent); cleared by the next write through the service.
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
     start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     max_runs: Mapped[int | None] = mapped_column(Integer)

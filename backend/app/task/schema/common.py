@@ -1,10 +1,10 @@
 """Shapes every resource shares: a page of a list, bounded JSON arguments, the error envelope."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from backend.app.task.constants import API_JSON_MAX_BYTES, API_JSON_MAX_DEPTH
 
@@ -28,6 +28,11 @@ def bounded_json(value: Any) -> Any:
     return value
 
 
+def validation_sentence(error: ValidationError) -> str:
+    """Each failed field of a pydantic error as `field: reason`, for a one-sentence message."""
+    return '; '.join(f'{".".join(map(str, e["loc"]))}: {e["msg"]}' for e in error.errors())
+
+
 def _iso_only(value: Any) -> Any:
     """Pydantic also reads numbers (and numeric strings) as Unix times; an API date must be ISO 8601."""
     if isinstance(value, int | float) or (
@@ -37,8 +42,18 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-#: A date-time given as ISO 8601 text (never a Unix number).
-IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+def _within_utc(value: datetime) -> datetime:
+    """An offset that moves the instant past year 1 or 9999 in UTC could not be stored (PostgreSQL stores UTC)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError('is outside the years 1-9999 once converted to UTC') from None
+    return value
+
+
+#: A date-time given as ISO 8601 text (never a Unix number), within the years 1-9999 in UTC.
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_within_utc)]
 
 JsonArgs = Annotated[list[Any], AfterValidator(bounded_json), Field(description='Positional arguments')]
 JsonKwargs = Annotated[dict[str, Any], AfterValidator(bounded_json), Field(description='Keyword arguments')]

@@ -1,6 +1,7 @@
 """Shapes of schedules, their runs and previews, shared by the API, the CLI and beat's code sync.
 
-Types are checked here; whether a spec can fire (cron fields, time zone, task name,
+Types and column ranges are checked here (a number beyond PostgreSQL's `integer`
+is refused by name, not failed in the database); whether a spec can fire (cron fields, time zone, task name,
 end after start, positive interval) is checked by the service, which raises
 `InvalidSchedule` with a sentence.
 """
@@ -10,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from backend.app.task.constants import PG_INT_MAX
 from backend.app.task.schema.common import IsoDatetime, JsonArgs, JsonKwargs
 from backend.app.task.utils.call_headers import task_parameter_names
 from backend.app.task.utils.redact import redact_call
@@ -23,7 +25,9 @@ class ScheduleSpecParam(BaseModel):
     """When a schedule fires."""
 
     kind: ScheduleKind
-    interval_every: int | None = Field(default=None, description='interval: how many periods between runs')
+    interval_every: int | None = Field(
+        default=None, le=PG_INT_MAX, description='interval: how many periods between runs'
+    )
     interval_period: IntervalPeriod | None = Field(default=None, description='interval: seconds (default) to days')
     crontab: str | None = Field(default=None, max_length=255, description='crontab: "m h dom mon dow"')
     clocked_at: IsoDatetime | None = Field(default=None, description='clocked: the one instant (with offset)')
@@ -45,12 +49,14 @@ class CreateScheduleParam(ScheduleSpecParam):
     queue: str | None = Field(default=None, max_length=155)
     routing_key: str | None = Field(default=None, max_length=155)
     priority: int | None = Field(default=None, ge=0, le=9)
-    expire_seconds: int | None = Field(default=None, gt=0, description='Message expires this long after sending')
+    expire_seconds: int | None = Field(
+        default=None, gt=0, le=PG_INT_MAX, description='Message expires this long after sending'
+    )
     enabled: bool = True
-    max_runs: int | None = None
+    max_runs: int | None = Field(default=None, le=PG_INT_MAX)
     one_off: bool = False
     misfire_policy: MisfirePolicy = 'coalesce'
-    misfire_grace_seconds: int = 60
+    misfire_grace_seconds: int = Field(default=60, le=PG_INT_MAX)
     description: str | None = Field(default=None, max_length=1000)
 
 
@@ -67,7 +73,7 @@ class PatchScheduleParam(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     task: str | None = Field(default=None, min_length=1, max_length=155)
     kind: ScheduleKind | None = None
-    interval_every: int | None = None
+    interval_every: int | None = Field(default=None, le=PG_INT_MAX)
     interval_period: IntervalPeriod | None = None
     crontab: str | None = Field(default=None, max_length=255)
     clocked_at: IsoDatetime | None = None
@@ -79,13 +85,24 @@ class PatchScheduleParam(BaseModel):
     queue: str | None = Field(default=None, max_length=155)
     routing_key: str | None = Field(default=None, max_length=155)
     priority: int | None = Field(default=None, ge=0, le=9)
-    expire_seconds: int | None = Field(default=None, gt=0)
+    expire_seconds: int | None = Field(default=None, gt=0, le=PG_INT_MAX)
     enabled: bool | None = None
-    max_runs: int | None = None
+    max_runs: int | None = Field(default=None, le=PG_INT_MAX)
     one_off: bool | None = None
     misfire_policy: MisfirePolicy | None = None
-    misfire_grace_seconds: int | None = None
+    misfire_grace_seconds: int | None = Field(default=None, le=PG_INT_MAX)
     description: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode='after')
+    def _no_null_where_a_value_is_needed(self) -> 'PatchScheduleParam':
+        nulls = [name for name in NOT_NULL if name in self.model_fields_set and getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f'{", ".join(nulls)} cannot be null; leave a field out to keep its value')
+        return self
+
+
+#: Patch fields whose column always holds a value (null is "absent" only in the other fields' columns).
+NOT_NULL = ('name', 'task', 'kind', 'args', 'kwargs', 'enabled', 'one_off', 'misfire_policy', 'misfire_grace_seconds')
 
 
 class GetScheduleDetail(BaseModel):
@@ -107,6 +124,7 @@ class GetScheduleDetail(BaseModel):
     priority: int | None
     expire_seconds: int | None
     enabled: bool
+    disabled_reason: str | None = Field(description='Why beat disabled it (it could not be planned or sent)')
     start_at: datetime | None
     end_at: datetime | None
     max_runs: int | None

@@ -18,6 +18,7 @@ from backend.app.task.errors import DeadLetterNotFound, DeadLetterNotRequeueable
 from backend.app.task.model.dead_letter import TaskDeadLetter
 from backend.app.task.schema.dead_letter import DeadLetterFilter, GetDeadLetterDetail
 from backend.app.task.utils.dispatch import default_app, publish
+from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import MASK, redact, redact_call
 from backend.app.task.utils.signature import parameter_names
 
@@ -38,10 +39,12 @@ async def requeue(*, db: AsyncSession, pk: int, app: Celery | None = None) -> Ge
     row = await _get_or_raise(db, pk)
     if row.task_name is None:
         raise DeadLetterNotRequeueable(f'Dead letter {pk} has no task name (its message was undecodable).')
+    app = app or default_app()
+    check_queue(app, row.queue or None)
     options = {'queue': row.queue} if row.queue else {}
     # Publishing blocks on the broker's confirm: keep it off the API's event loop.
     task_id = await asyncio.to_thread(
-        publish, app or default_app(), row.task_name, list(row.args or []), dict(row.kwargs or {}), **options
+        publish, app, row.task_name, list(row.args or []), dict(row.kwargs or {}), **options
     )
     await crud_dead_letter.mark_requeued(db, row, task_id, datetime.now(UTC))
     return _detail(row)

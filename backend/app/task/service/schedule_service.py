@@ -9,13 +9,16 @@ when first needed, never imported here).
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.app.task.constants import API_ID_MAX
 from backend.app.task.crud.crud_schedule import schedule_dao
-from backend.app.task.errors import InvalidSchedule, ScheduleConflict, ScheduleNotFound
+from backend.app.task.errors import InvalidSchedule, ScheduleConflict, ScheduleNotFound, TaskError
 from backend.app.task.model.schedule import TaskSchedule, TaskScheduleRun
+from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.schedule import (
     CreateScheduleParam,
     GetScheduleDetail,
@@ -24,15 +27,25 @@ from backend.app.task.schema.schedule import (
     PreviewScheduleParam,
     UpdateScheduleParam,
 )
+from backend.app.task.service.task_service import check_arguments
 from backend.app.task.utils.dispatch import default_app, publish
-from backend.app.task.utils.schedule_plan import Timing, send_options, slot_task_id
+from backend.app.task.utils.schedule_plan import Timing, check_send_fields, send_options, slot_task_id
 from backend.core.conf import get_settings
 
+P = TypeVar('P', bound=BaseModel)
 SPEC_COLUMNS = {'interval': ('interval_every', 'interval_period'), 'crontab': ('crontab',), 'clocked': ('clocked_at',)}
 
 
+def build_param(model: type[P], values: Mapping[str, Any]) -> P:
+    """A schedule schema from CLI flags or a code entry; a field that does not fit is `InvalidSchedule` naming it."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise InvalidSchedule(f'Invalid schedule: {validation_sentence(error)}.') from None
+
+
 async def _get_or_raise(db: AsyncSession, pk: int, *, for_update: bool = False) -> TaskSchedule:
-    row = await schedule_dao.get(db, pk, for_update=for_update)
+    row = await schedule_dao.get(db, pk, for_update=for_update) if 1 <= pk <= API_ID_MAX else None
     if row is None:
         raise ScheduleNotFound(f'No schedule has id {pk}.')
     return row
@@ -62,13 +75,25 @@ def _timing(values: Mapping[str, Any]) -> Timing:
     return timing
 
 
+def _check_call(values: Mapping[str, Any]) -> None:
+    """What a send of the same call must pass (registered task, arguments, queue), plus the stored send options."""
+    app = default_app()
+    task = app.tasks.get(values['task'])  # Celery's built-ins (celery.backend_cleanup) count too
+    if task is None:
+        raise InvalidSchedule(f'No task named {values["task"]!r} is registered; `fba task list` shows the names.')
+    check_arguments(task, values['args'], values['kwargs'])
+    check_send_fields(app, values)
+
+
+def _stored(row: TaskSchedule) -> dict[str, Any]:
+    return {key: value for key, value in vars(row).items() if not key.startswith('_')}
+
+
 def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
     """Write `values` to `row`, check them, bump the version and plan the next run from now."""
-    task = values.get('task', row.task)
-    if task not in default_app().tasks:  # Celery's built-ins (celery.backend_cleanup) count too
-        raise InvalidSchedule(f'No task named {task!r} is registered; `fba task list` shows the names.')
-    stored = {key: value for key, value in vars(row).items() if not key.startswith('_')}
-    timing = _timing({**stored, **values})
+    merged = {'args': [], 'kwargs': {}, **_stored(row), **values}
+    _check_call(merged)
+    timing = _timing(merged)
     for key, value in values.items():
         setattr(row, key, value)
     row.timezone, row.interval_period = timing.timezone, timing.interval_period
@@ -76,9 +101,15 @@ def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
         if kind != timing.kind:
             for column in columns:
                 setattr(row, column, None)
+    _bump(row, timing.first_run(datetime.now(UTC), row.total_run_count or 0) if row.enabled else None)
+
+
+def _bump(row: TaskSchedule, next_run_at: datetime | None) -> None:
+    """A write through the service: new version, planned here, and beat's reason for disabling it is gone."""
     row.version = (row.version or 0) + 1
     row.planned_version = row.version
-    row.next_run_at = timing.first_run(datetime.now(UTC), row.total_run_count or 0) if row.enabled else None
+    row.next_run_at = next_run_at
+    row.disabled_reason = None
 
 
 async def create(*, db: AsyncSession, obj: CreateScheduleParam) -> GetScheduleDetail:
@@ -128,8 +159,10 @@ async def enable(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
 
 
 async def disable(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
+    """Disable, unchecked: a row beat could not plan can always be switched off."""
     row = await _get_or_raise(db, pk, for_update=True)
-    _apply(row, {'enabled': False})
+    row.enabled = False
+    _bump(row, None)
     return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
 
 
@@ -140,6 +173,7 @@ async def delete(*, db: AsyncSession, pk: int) -> None:
 async def run_now(*, db: AsyncSession, pk: int) -> GetScheduleRunDetail:
     """Send the schedule's task once, now, and record the run; the schedule's plan is unchanged."""
     row = await _get_or_raise(db, pk)
+    _check_call(_stored(row))  # the task, its signature or the queues may have changed since it was written
     now = datetime.now(UTC)
     task_id = slot_task_id(row.id, now)
     run = await schedule_dao.add_run(
@@ -180,20 +214,28 @@ async def sync_code_schedules(*, db: AsyncSession, entries: Mapping[str, Mapping
     """
     await schedule_dao.lock_code_sync(db)
     for name, entry in entries.items():
-        values = _with_defaults(code_entry_to_param(name, entry).model_dump())
-        row = await schedule_dao.get_by_name(db, name)
-        if row is None:
-            row = TaskSchedule(source='code', total_run_count=0)
-        elif row.source != 'code':
-            raise ScheduleConflict(f'Code schedule {name!r} clashes with a schedule of that name created by the API.')
-        elif all(getattr(row, key) == value for key, value in values.items()):
-            continue
-        _apply(row, values)
-        await schedule_dao.save(db, row)
+        try:
+            await _sync_code_schedule(db, name, entry)
+        except TaskError as error:
+            raise type(error)(f'Code schedule {name!r} of backend/app/task/tasks/beat.py: {error.message}') from None
     for row in await schedule_dao.get_code_defined(db):
         if row.name not in entries and row.enabled:
-            _apply(row, {'enabled': False})
+            row.enabled = False
+            _bump(row, None)
             await schedule_dao.save(db, row)
+
+
+async def _sync_code_schedule(db: AsyncSession, name: str, entry: Mapping[str, Any]) -> None:
+    values = _with_defaults(code_entry_to_param(name, entry).model_dump())
+    row = await schedule_dao.get_by_name(db, name)
+    if row is None:
+        row = TaskSchedule(source='code', total_run_count=0)
+    elif row.source != 'code':
+        raise ScheduleConflict('it clashes with a schedule of that name created by the API.')
+    elif all(getattr(row, key) == value for key, value in values.items()) and not row.disabled_reason:
+        return
+    _apply(row, values)
+    await schedule_dao.save(db, row)
 
 
 def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateScheduleParam:
@@ -202,7 +244,7 @@ def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateSchedulePa
     fields = {key: value for key, value in entry.items() if key not in ('schedule', 'options')}
     options = dict(entry.get('options') or {})
     if 'expires' in options:
-        options['expire_seconds'] = int(options.pop('expires'))
+        options['expire_seconds'] = options.pop('expires')
     schedule = entry.get('schedule')
     if isinstance(schedule, timedelta):
         schedule = schedule.total_seconds()
@@ -213,6 +255,5 @@ def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateSchedulePa
     elif isinstance(schedule, int | float) and float(schedule).is_integer():
         spec = {'kind': 'interval', 'interval_every': int(schedule), 'interval_period': 'seconds'}
     else:
-        raise InvalidSchedule(f'Code schedule {name!r}: schedule must be whole seconds, a crontab or a datetime.')
-    fields['args'] = list(fields.get('args') or [])
-    return CreateScheduleParam(name=name, **spec, **options, **fields)
+        raise InvalidSchedule('schedule must be whole seconds, a crontab or a datetime.')
+    return build_param(CreateScheduleParam, {'name': name, **spec, **options, **fields})

@@ -8,8 +8,10 @@ from celery import Celery, Task, states
 from pydantic import ValidationError
 
 from backend.app.task.errors import InvalidTaskArguments, TaskNotRegistered
+from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
 from backend.app.task.utils.dispatch import publish, publish_many
+from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import redact, redact_call
 from backend.app.task.utils.signature import parameter_names, task_signature
 
@@ -43,7 +45,7 @@ def describe(task: Task) -> GetTaskDetail:
 
 
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Refuse a call the task could not accept, naming the offending field."""
+    """Refuse a call the task could not accept, naming the offending field; sends and schedules both pass here."""
     try:
         task_signature(task).bind(*args, **kwargs)
     except TypeError as error:
@@ -53,13 +55,13 @@ def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None
         try:
             payload.model_validate(kwargs)
         except ValidationError as error:
-            fields = '; '.join(f'{".".join(map(str, e["loc"]))}: {e["msg"]}' for e in error.errors())
+            fields = validation_sentence(error)
             raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {fields}.') from None
 
 
 def send(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions) -> str:
-    task = get_task(app, name)
-    check_arguments(task, args, kwargs)
+    check_arguments(get_task(app, name), args, kwargs)
+    check_queue(app, options.queue)
     return publish(app, name, args, kwargs, **options.model_dump(exclude_none=True))
 
 
@@ -67,18 +69,21 @@ def send_batch(
     app: Celery, name: str, items: Sequence[tuple[list[Any], dict[str, Any]]], options: SendTaskOptions
 ) -> list[str]:
     """Check every call first (nothing is sent if one does not fit), then send them all at once."""
-    check_batch(app, name, items)
+    check_batch(app, name, items, options)
     return publish_many(app, name, items, **options.model_dump(exclude_none=True))
 
 
-def check_batch(app: Celery, name: str, items: Sequence[tuple[list[Any], dict[str, Any]]]) -> None:
-    """Refuse a batch if any call does not fit, naming the item by its position."""
+def check_batch(
+    app: Celery, name: str, items: Sequence[tuple[list[Any], dict[str, Any]]], options: SendTaskOptions
+) -> None:
+    """Refuse a batch if any call does not fit, naming the item by its position, or if its queue is undeclared."""
     task = get_task(app, name)
     for index, (args, kwargs) in enumerate(items):
         try:
             check_arguments(task, args, kwargs)
         except InvalidTaskArguments as error:
             raise InvalidTaskArguments(f'Item {index}: {error.message}') from None
+    check_queue(app, options.queue)
 
 
 def get_result(app: Celery, task_id: str) -> GetTaskResultDetail:

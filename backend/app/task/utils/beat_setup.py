@@ -6,9 +6,10 @@ its memory for its whole life and slow its start. At start it runs this module
 child imports the task modules, upserts the schedules of `tasks/beat.py` and
 prints the registered task names as JSON, which beat checks edited rows
 against. A code schedule that cannot run makes the child exit 1 with one
-sentence, and beat stops with that sentence. PostgreSQL out of reach makes it
-exit `EX_TEMPFAIL`, and beat runs it again a little later (beat's own ticks
-wait for the database meanwhile).
+sentence, and beat stops with that sentence; so does a database that refuses
+the statements (not migrated). PostgreSQL out of reach makes it exit
+`EX_TEMPFAIL`, and beat runs it again a little later (beat's own ticks wait for
+the database meanwhile).
 """
 
 import asyncio
@@ -79,7 +80,7 @@ async def _sync_code_schedules() -> None:
 
 
 def main() -> None:
-    from sqlalchemy.exc import DBAPIError  # not at the top: beat imports this module
+    from sqlalchemy.exc import DBAPIError, OperationalError  # not at the top: beat imports this module
 
     from backend.app.task.utils.dispatch import default_app
 
@@ -87,12 +88,21 @@ def main() -> None:
     try:
         asyncio.run(_sync_code_schedules())
     except TaskError as error:
-        raise SystemExit(f'Code schedules of backend/app/task/tasks/beat.py: {error.message}') from None
-    except (OSError, DBAPIError) as error:  # unreachable, not created or not migrated yet: beat waits for it
-        reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
-        print(f'PostgreSQL did not take the code schedules ({reason}); trying again shortly.', file=sys.stderr)
+        raise SystemExit(error.message) from None
+    except (OSError, OperationalError) as error:  # out of reach (or timed out): beat waits for it
+        print(f'PostgreSQL did not take the code schedules ({_reason(error)}); trying again shortly.', file=sys.stderr)
         raise SystemExit(os.EX_TEMPFAIL) from None
+    except DBAPIError as error:  # not created, not migrated: waiting would not help
+        raise SystemExit(
+            f'PostgreSQL refused the code schedules ({_reason(error)}); is the database migrated (`fba db upgrade`)?'
+        ) from None
     print(json.dumps(sorted(app.tasks)))
+
+
+def _reason(error: Exception) -> str:
+    """The first line of the driver's own message (SQLAlchemy's adds the statement and a link)."""
+    lines = str(getattr(error, 'orig', None) or error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 if __name__ == '__main__':

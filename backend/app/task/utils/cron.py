@@ -104,7 +104,7 @@ def _parse_field(text: str, name: str, low: int, high: int, names: tuple[str, ..
 def _number(text: str, name: str, field: str, names: tuple[str, ...], offset: int = 0) -> int:
     if text in names:
         return names.index(text) + offset
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # str.isdigit() also takes other scripts' digits
         raise InvalidSchedule(f'Crontab {name} field {field!r}: {text!r} is not a number.')
     return int(text)
 
@@ -113,7 +113,7 @@ def zone(name: str) -> ZoneInfo:
     """The IANA zone called `name`, or `InvalidSchedule`."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as 'America'
         raise InvalidSchedule(f"Time zone {name!r} is not an IANA zone; use a name such as 'Europe/Berlin'.") from None
 
 

@@ -11,7 +11,7 @@ import threading
 
 import psycopg
 
-from backend.core.conf import get_settings
+from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 
 
 class ThreadConnection(threading.local):
@@ -22,7 +22,12 @@ class ThreadConnection(threading.local):
 
     def get(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.pid != os.getpid():
-            self.conn = psycopg.connect(get_settings().database_dsn, autocommit=True, prepare_threshold=0)
+            self.conn = psycopg.connect(
+                get_settings().database_dsn,
+                autocommit=True,
+                prepare_threshold=0,
+                connect_timeout=DATABASE_CONNECT_TIMEOUT,
+            )
             self.pid = os.getpid()
         return self.conn
 

@@ -8,13 +8,18 @@ Priority is 0-9 and higher runs first on both brokers. RabbitMQ does this
 itself (`x-max-priority`); Redis keeps one list per priority step and reads
 them lowest number first, so `invert_priority_for_redis` turns the number
 around when a message is published. The caller's number travels in the
-`fba_priority` header so a retry keeps it instead of turning it around twice.
+`fba_priority` header so a retry keeps it instead of turning it around twice,
+and `restore_priority_on_redis` puts it back into the running task's
+`delivery_info`, where Celery reads the priority a child task inherits
+(`task_inherit_parent_priority`) and where task code reads its own.
 """
 
 from typing import Any
 
+from celery import Celery, current_task
 from kombu import Exchange, Queue
 
+from backend.app.task.errors import UndeclaredQueue
 from backend.core.conf import Settings
 
 MAX_PRIORITY = 9
@@ -37,6 +42,15 @@ def task_queues(settings: Settings) -> list[Queue]:
     return queues
 
 
+def check_queue(app: Celery, queue: str | None) -> None:
+    """Refuse a queue the app does not declare: RabbitMQ or Redis would create it, and no worker reads it."""
+    declared = [q.name for q in app.conf.task_queues or ()]
+    if queue is not None and queue not in declared:
+        raise UndeclaredQueue(
+            f'queue: {queue!r} is not declared in TASK_QUEUES ({", ".join(declared)}), so no worker would read it.'
+        )
+
+
 def queue_config(settings: Settings) -> dict[str, Any]:
     return {
         'task_queues': task_queues(settings),
@@ -46,13 +60,31 @@ def queue_config(settings: Settings) -> dict[str, Any]:
         # Queues created on demand (a worker's -Q, a task's queue=) get priorities too.
         'task_create_missing_queues': True,
         'task_queue_max_priority': MAX_PRIORITY,
-        'task_default_priority': 0,
+        # None, not 0: a call given no priority inherits its parent task's (`inherit_parent_priority`); a message
+        # without one is read as 0 by either broker.
+        'task_default_priority': None,
         'task_inherit_parent_priority': True,
     }
 
 
 def redis_priority_options() -> dict[str, Any]:
     return {'priority_steps': list(range(MAX_PRIORITY + 1)), 'sep': ':', 'queue_order_strategy': 'priority'}
+
+
+def inherit_parent_priority(properties: dict[str, Any], **_: Any) -> None:
+    """`before_task_publish` receiver: a call sent from a running task without a priority gets the task's.
+
+    Celery applies `task_inherit_parent_priority` only to `send_task` without a
+    priority; `Task.apply_async` and `delay` always pass one (None), so their
+    children would lose it. Connected before the Redis inversion, which then
+    sees the caller's number.
+    """
+    parent = current_task
+    if properties.get('priority') is not None or parent is None or not parent.app.conf.task_inherit_parent_priority:
+        return
+    inherited = (parent.request.delivery_info or {}).get('priority')
+    if inherited is not None:
+        properties['priority'] = inherited
 
 
 def invert_priority_for_redis(headers: dict[str, Any], properties: dict[str, Any], **_: Any) -> None:
@@ -62,3 +94,17 @@ def invert_priority_for_redis(headers: dict[str, Any], properties: dict[str, Any
         wanted = min(max(int(properties.get('priority') or 0), 0), MAX_PRIORITY)
         headers[PRIORITY_HEADER] = wanted
     properties['priority'] = MAX_PRIORITY - int(wanted)
+
+
+def restore_priority_on_redis(task: Any = None, **_: Any) -> None:
+    """`task_prerun` receiver on Redis: `delivery_info['priority']` becomes the caller's number again (from the header,
+    or turned back from the stored one for a message published without it), so a child inherits the same urgency."""
+    request = task.request if task is not None else None
+    info = getattr(request, 'delivery_info', None)
+    if not info:
+        return
+    wanted = getattr(request, PRIORITY_HEADER, None)
+    if wanted is None and info.get('priority') is not None:
+        wanted = MAX_PRIORITY - min(max(int(info['priority']), 0), MAX_PRIORITY)
+    if wanted is not None:
+        info['priority'] = int(wanted)

@@ -5,15 +5,21 @@ Pure functions shared by the service (next_run_at on every write) and beat
 same instants. All instants are aware UTC datetimes.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import Celery
+
 from backend.app.task.errors import InvalidSchedule
 from backend.app.task.utils import cron
+from backend.app.task.utils.queues import MAX_PRIORITY, check_queue
 
 PERIOD_SECONDS = {'seconds': 1, 'minutes': 60, 'hours': 3600, 'days': 86400}
 TINY = timedelta(microseconds=1)
+#: Longest interval between two runs: one more would step past the year 9999, where dates end, within a lifetime.
+INTERVAL_MAX_SECONDS = 100 * 366 * 86400
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class Timing:
                 raise InvalidSchedule(f'An interval must be a positive whole number, not {self.interval_every}.')
             if self.interval_period not in PERIOD_SECONDS:
                 raise InvalidSchedule(f'Interval period must be one of {", ".join(PERIOD_SECONDS)}.')
+            if self.interval_every * PERIOD_SECONDS[self.interval_period] > INTERVAL_MAX_SECONDS:
+                raise InvalidSchedule(
+                    f'An interval may be at most 100 years, not {self.interval_every} {self.interval_period}.'
+                )
         elif self.kind == 'crontab':
             if not self.crontab:
                 raise InvalidSchedule('A crontab schedule needs an expression "m h dom mon dow".')
@@ -69,7 +79,13 @@ class Timing:
             raise InvalidSchedule('misfire_grace_seconds cannot be negative.')
 
     def slot_after(self, after: datetime) -> datetime | None:
-        """The first slot strictly after `after`, ignoring end_at and max_runs."""
+        """The first slot strictly after `after`, ignoring end_at and max_runs; None past the year 9999."""
+        try:
+            return self._slot_after(after)
+        except OverflowError:
+            return None
+
+    def _slot_after(self, after: datetime) -> datetime | None:
         if self.kind == 'clocked':
             return self.clocked_at if self.clocked_at and self.clocked_at > after else None
         if self.kind == 'interval':
@@ -127,6 +143,21 @@ def plan_claim(timing: Timing, due: datetime, now: datetime, total_run_count: in
     finished = timing.one_off and bool(slots)
     next_run_at = None if finished else timing.bounded(slot, total_run_count + len(slots))
     return Claim(slots=slots, next_run_at=next_run_at, enabled=not finished)
+
+
+def check_send_fields(app: Celery, row: Mapping[str, Any]) -> None:
+    """Refuse what a row (edited in SQL) would send but no message could carry as meant; the service's schemas
+    refuse the same on every write."""
+    if not isinstance(row['args'], list):
+        raise InvalidSchedule(f'args must be a JSON array, not {type(row["args"]).__name__}.')
+    if not isinstance(row['kwargs'], dict):
+        raise InvalidSchedule(f'kwargs must be a JSON object, not {type(row["kwargs"]).__name__}.')
+    priority, expires = row.get('priority'), row.get('expire_seconds')
+    if priority is not None and not 0 <= priority <= MAX_PRIORITY:
+        raise InvalidSchedule(f'priority must be within 0-{MAX_PRIORITY}, not {priority}.')
+    if expires is not None and expires <= 0:
+        raise InvalidSchedule(f'expire_seconds must be positive, not {expires}.')
+    check_queue(app, row.get('queue'))
 
 
 def slot_task_id(schedule_id: int, scheduled_for: datetime) -> str:

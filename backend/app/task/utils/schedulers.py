@@ -10,6 +10,11 @@ moved), re-sends slots whose beat died between commit and publish, and deletes
 old sent runs. Beat never imports task code: a child process syncs the code
 schedules and lists the registered tasks while the first ticks run
 (`beat_setup`).
+
+A row that cannot be planned or sent (garbage edited in SQL) is disabled with
+its reason in `disabled_reason`; every other row goes on. Only a database out
+of reach is waited for; anything else (a missing table, a bug) stops beat with
+one sentence and exit code 1, since retrying would fail the same way forever.
 """
 
 import logging
@@ -21,11 +26,11 @@ import psycopg
 from celery.beat import Scheduler
 
 from backend.app.task.crud import crud_beat
-from backend.app.task.errors import BrokerUnavailable, InvalidSchedule
+from backend.app.task.errors import BrokerUnavailable, InvalidSchedule, TaskError
 from backend.app.task.utils.beat_setup import BeatSetup
 from backend.app.task.utils.dispatch import publish_each
-from backend.app.task.utils.schedule_plan import Timing, plan_claim, send_options, slot_task_id
-from backend.core.conf import get_settings
+from backend.app.task.utils.schedule_plan import Timing, check_send_fields, plan_claim, send_options, slot_task_id
+from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 
 logger = logging.getLogger(__name__)
 CHANNEL = 'fba_task_schedule_v1'
@@ -43,7 +48,7 @@ class Listener:
         """Block up to `timeout` s; True when woken by a change (or reconnected, so changes may be missed)."""
         try:
             if self.conn is None or self.conn.closed:
-                self.conn = psycopg.connect(self.dsn, autocommit=True)
+                self.conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=DATABASE_CONNECT_TIMEOUT)
                 self.conn.execute(f'LISTEN {CHANNEL}')
                 logger.info('beat: listening on %s', CHANNEL, extra={'action': 'beat.listen'})
                 return True
@@ -103,8 +108,9 @@ class DatabaseScheduler(Scheduler):
         self._close_connection()
         if self._setup is not None:
             self._setup.stop()
-        if self._failure is not None:
-            raise self._failure  # Celery's loop swallows a SystemExit from tick(); this one sets beat's exit code
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure  # Celery's loop swallows a SystemExit from tick(); this one sets beat's exit code
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Send what is due, then wait for the next due time or a change; returns 0 (the wait is done here)."""
@@ -126,12 +132,28 @@ class DatabaseScheduler(Scheduler):
                 self._next_poll = started + self.settings.TASK_BEAT_POLL_SECONDS
             # Until the start-up child reports, look again soon: edited rows wait for its task names.
             wait = self._seconds_to_sleep(conn, sent) if names is not None else STARTUP_WAIT
-        except psycopg.OperationalError as error:
+        except psycopg.OperationalError as error:  # out of reach, timed out, or a deadlock: the next tick may pass
             logger.error('beat: database error (%s); retrying', error, extra={'action': 'beat.database'})
             self._close_connection()
             wait = min(wait, 1.0)
+        except Exception as error:
+            self._stop(error)
         self._moved = self._listener.wait(wait) or names is None
         return 0.0
+
+    def _stop(self, error: Exception) -> None:
+        """Stop beat with one sentence: the same statement would fail on every tick."""
+        if isinstance(error, psycopg.Error):
+            detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            sentence = (
+                f'Beat stopped: PostgreSQL refused its query ({detail}); is the database migrated (`fba db upgrade`)?'
+            )
+        else:
+            sentence = f'Beat stopped on an unexpected error: {type(error).__name__}: {error}'
+        logger.critical('%s', sentence, extra={'action': 'beat.stopped'})
+        logger.debug('beat: the error that stopped it', exc_info=error)
+        self._failure = SystemExit(sentence)
+        raise self._failure from None
 
     def _registered_tasks(self) -> set[str] | None:
         """From the start-up child once it is done (None before); a lazy scheduler (tests) uses the app's own."""
@@ -146,7 +168,9 @@ class DatabaseScheduler(Scheduler):
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.settings.database_dsn, prepare_threshold=0)
+            self._conn = psycopg.connect(
+                self.settings.database_dsn, prepare_threshold=0, connect_timeout=DATABASE_CONNECT_TIMEOUT
+            )
         return self._conn
 
     def _close_connection(self) -> None:
@@ -170,31 +194,41 @@ class DatabaseScheduler(Scheduler):
                 return sent
 
     def _claim(self, conn: psycopg.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        ids, nexts, counts, enabled = [], [], [], []
+        ids, nexts, counts, enabled, reasons = [], [], [], [], []
         slot_ids, slot_times, task_ids = [], [], []
         for row in rows:
-            try:
+            try:  # the send columns are not versioned: an edit in SQL shows here first
+                timing = Timing.of(row)
+                timing.validate()
+                check_send_fields(self.app, row)
                 claim = plan_claim(
-                    Timing.of(row),
+                    timing,
                     row['next_run_at'],
                     row['db_now'],
                     row['total_run_count'],
                     self.settings.TASK_BEAT_CATCH_UP_LIMIT,
                 )
-            except InvalidSchedule as error:
-                logger.error('beat: schedule %s cannot run: %s', row['name'], error, extra={'action': 'beat.invalid'})
-                claim = None
+                reason = None
+            except TaskError as error:
+                claim, reason = None, self._disabled(row, error)
             ids.append(row['id'])
             nexts.append(claim.next_run_at if claim else None)
             counts.append(len(claim.slots) if claim else 0)
-            enabled.append(claim.enabled if claim else row['enabled'])
+            enabled.append(claim.enabled if claim else False)
+            reasons.append(reason)
             for slot in claim.slots if claim else []:
                 slot_ids.append(row['id'])
                 slot_times.append(slot)
                 task_ids.append(slot_task_id(row['id'], slot))
         runs = crud_beat.insert_schedule_runs(conn, slot_ids, slot_times, task_ids)
-        crud_beat.advance_schedules(conn, ids, nexts, counts, enabled)
+        crud_beat.advance_schedules(conn, ids, nexts, counts, enabled, reasons)
         return runs
+
+    @staticmethod
+    def _disabled(row: dict[str, Any], error: TaskError) -> str:
+        """Log why a row cannot run; the reason beat stores with the row as it disables it."""
+        logger.error('beat: schedule %s disabled: %s', row['name'], error.message, extra={'action': 'beat.invalid'})
+        return error.message
 
     def _publish(self, conn: psycopg.Connection, items: list[tuple[int, dict[str, Any], str]]) -> int:
         """Send claimed slots (run id, schedule row, task id) in one batch; unsent ones are resent by the poll."""
@@ -221,25 +255,28 @@ class DatabaseScheduler(Scheduler):
                 rows = crud_beat.claim_moved_schedules(conn, batch)
                 if not rows:
                     return
+                plans = [self._plan(row, names) for row in rows]
                 crud_beat.replan_schedules(
                     conn,
                     [row['id'] for row in rows],
                     [row['version'] for row in rows],
-                    [self._plan(row, names) for row in rows],
+                    [next_run_at for next_run_at, _ in plans],
+                    [reason for _, reason in plans],
                 )
             if len(rows) < batch:
                 return
 
-    def _plan(self, row: dict[str, Any], names: set[str]) -> datetime | None:
+    def _plan(self, row: dict[str, Any], names: set[str]) -> tuple[datetime | None, str | None]:
+        """The row's next run, or why it cannot run (beat then disables it)."""
         try:
             if row['task'] not in names:
-                raise InvalidSchedule(f'no task named {row["task"]!r} is registered')
+                raise InvalidSchedule(f'No task named {row["task"]!r} is registered.')
             timing = Timing.of(row)
             timing.validate()
-        except InvalidSchedule as error:
-            logger.error('beat: schedule %s cannot run: %s', row['name'], error, extra={'action': 'beat.invalid'})
-            return None
-        return timing.first_run(row['db_now'], row['total_run_count']) if row['enabled'] else None
+            check_send_fields(self.app, row)
+        except TaskError as error:
+            return None, self._disabled(row, error)
+        return (timing.first_run(row['db_now'], row['total_run_count']) if row['enabled'] else None), None
 
     def _redispatch(self, conn: psycopg.Connection) -> None:
         """Send again the slots claimed long ago but never confirmed by the broker (same task id)."""
@@ -247,9 +284,19 @@ class DatabaseScheduler(Scheduler):
             runs = crud_beat.claim_undispatched_runs(
                 conn, self.settings.TASK_BEAT_REDISPATCH_SECONDS, self.settings.TASK_BEAT_BATCH_SIZE
             )
+            runs = [run for run in runs if self._sendable(run)]
             if runs:
                 logger.warning('beat: resending %d unsent slots', len(runs), extra={'action': 'beat.redispatch'})
                 self._publish(conn, [(run['run_id'], run, run['task_id']) for run in runs])
+
+    def _sendable(self, run: dict[str, Any]) -> bool:
+        """An unsent slot whose schedule was edited (in SQL) into what no message can carry stays unsent."""
+        try:
+            check_send_fields(self.app, run)
+        except TaskError as error:
+            logger.error('beat: slot %s not resent: %s', run['task_id'], error, extra={'action': 'beat.invalid'})
+            return False
+        return True
 
     def _seconds_to_sleep(self, conn: psycopg.Connection, sent: int) -> float:
         with conn.transaction():
