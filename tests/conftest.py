@@ -124,20 +124,16 @@ def make_worker(celery_app: Any) -> Iterator[Callable[..., WorkerProcess]]:
 
 
 @pytest.fixture
-def private_queue() -> str:
-    return f'test-{uuid.uuid4().hex[:10]}'
-
-
-@pytest.fixture
-def declared_queue(celery_app: Any, private_queue: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """`private_queue`, declared as a deployment's TASK_QUEUES would: in this process's app, and in the environment
-    of the commands the test starts. Sends and schedules to an undeclared queue are refused."""
+def private_queue(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A queue of this test's own, declared as a deployment's TASK_QUEUES would: in this process's app, and in the
+    environment of the commands the test starts (sends and schedules to an undeclared queue are refused)."""
     from kombu import Queue
 
+    name = f'test-{uuid.uuid4().hex[:10]}'
     names = [queue.name for queue in celery_app.conf.task_queues]
-    monkeypatch.setitem(celery_app.conf, 'task_queues', [*celery_app.conf.task_queues, Queue(private_queue)])
-    monkeypatch.setenv('TASK_QUEUES', json.dumps([{'name': name} for name in [*names, private_queue]]))
-    return private_queue
+    monkeypatch.setitem(celery_app.conf, 'task_queues', [*celery_app.conf.task_queues, Queue(name)])
+    monkeypatch.setenv('TASK_QUEUES', json.dumps([{'name': queue} for queue in [*names, name]]))
+    return name
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ async def test_delete_schedule_removes_it(api: httpx.AsyncClient, schedule: dict
 
 
 async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real(
-    api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, declared_queue: str
+    api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, private_queue: str
 ) -> None:
     from tests.support.secret_tasks import API_KEY, PASSWORD
 
@@ -145,7 +145,7 @@ async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real
         'task': 'test.secret_login',
         'args': ['ann', PASSWORD],
         'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
-        'queue': declared_queue,
+        'queue': private_queue,
     }
     created = await api.post('/api/v1/schedules', json=body)
     assert created.status_code == 201, created.text
@@ -168,7 +168,7 @@ async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real
     row = pg.execute('SELECT args, kwargs FROM task_schedule WHERE id = %s', [pk]).fetchone()
     assert row == (['ann', PASSWORD], {'api_key': API_KEY, 'mode': 'ok'})
     with celery_app.connection_for_read() as conn:
-        queue = celery_app.amqp.queues[declared_queue](conn.default_channel)
+        queue = celery_app.amqp.queues[private_queue](conn.default_channel)
         queue.declare()
         assert (await api.post(f'/api/v1/schedules/{pk}/run')).status_code == 202
         message = wait_for(lambda: queue.get(no_ack=True), timeout=10, what='the run message')

@@ -24,7 +24,7 @@ FAST = {'TASK_BEAT_POLL_SECONDS': '1', 'TASK_BEAT_MAX_LOOP_INTERVAL': '1', 'TASK
 
 
 @pytest.fixture
-def make_beat(declared_queue: str) -> Iterator[Callable[..., BeatProcess]]:
+def make_beat(private_queue: str) -> Iterator[Callable[..., BeatProcess]]:
     started: list[BeatProcess] = []
 
     def make(argv: list[str] | None = None, env: dict[str, str] | None = None) -> BeatProcess:

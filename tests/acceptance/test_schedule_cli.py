@@ -101,8 +101,8 @@ def test_schedule_preview_prints_utc_and_local_times() -> None:
 
 
 @pytest.mark.broker
-def test_schedule_run_now_sends_and_runs_lists_it(celery_app: Any, declared_queue: str) -> None:
-    private_queue = declared_queue
+def test_schedule_run_now_sends_and_runs_lists_it(celery_app: Any, private_queue: str) -> None:
+    private_queue = private_queue
     probe = QueueProbe(celery_app, private_queue)
     try:
         pk = added_id(

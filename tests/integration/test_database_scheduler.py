@@ -25,7 +25,7 @@ COLUMNS = ('name', 'task', 'kind', 'interval_every', 'interval_period', 'crontab
 
 
 @pytest.fixture
-def scheduler(celery_app: Any, declared_queue: str) -> Iterator[DatabaseScheduler]:
+def scheduler(celery_app: Any, private_queue: str) -> Iterator[DatabaseScheduler]:
     """Lazy: no code sync, so only the rows a test writes exist; they send to `private_queue`, declared."""
     scheduler = DatabaseScheduler(app=celery_app, max_interval=0.05, lazy=True)
     yield scheduler

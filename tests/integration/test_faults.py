@@ -166,9 +166,9 @@ def test_postgresql_restart_mid_run_loses_no_result(
 
 @pytest.mark.rabbitmq_only
 def test_beat_reconnects_by_itself_after_a_rabbitmq_restart(
-    private_rabbitmq: PrivateRabbitMQ, pg: psycopg.Connection, declared_queue: str
+    private_rabbitmq: PrivateRabbitMQ, pg: psycopg.Connection, private_queue: str
 ) -> None:
-    private_queue = declared_queue
+    private_queue = private_queue
     # Given beat on a private RabbitMQ node, publishing a one-second schedule to a queue read by a probe
     app = app_for(private_rabbitmq.url)
     env = {
@@ -227,9 +227,9 @@ def undispatched(pg: psycopg.Connection) -> int:
 
 
 def test_beat_started_while_postgresql_is_down_waits_for_it(
-    celery_app: Any, private_postgres: PrivatePostgres, declared_queue: str
+    celery_app: Any, private_postgres: PrivatePostgres, private_queue: str
 ) -> None:
-    private_queue = declared_queue
+    private_queue = private_queue
     # Given a migrated database holding a schedule beat has to plan (so it needs the task names), then stopped
     env = {'DATABASE_PORT': str(private_postgres.port), 'DATABASE_NAME': 'postgres', 'TASK_BEAT_POLL_SECONDS': '1'}
     subprocess.run(

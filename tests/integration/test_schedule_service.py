@@ -202,11 +202,11 @@ def test_raw_sql_edit_of_the_timing_bumps_the_version_and_notifies(pg: psycopg.C
 
 @pytest.mark.broker
 async def test_run_now_sends_once_and_records_the_run(
-    db: AsyncSession, celery_app: Any, declared_queue: str, pg: psycopg.Connection
+    db: AsyncSession, celery_app: Any, private_queue: str, pg: psycopg.Connection
 ) -> None:
-    probe = QueueProbe(celery_app, declared_queue)
+    probe = QueueProbe(celery_app, private_queue)
     try:
-        created = await schedule_service.create(db=db, obj=params(queue=declared_queue, args=[]))
+        created = await schedule_service.create(db=db, obj=params(queue=private_queue, args=[]))
         run = await schedule_service.run_now(db=db, pk=created.id)
         assert run.trigger == 'manual' and run.dispatched_at is not None
         wait_for(lambda: probe.ids() == [run.task_id], timeout=30, what='the run-now message')

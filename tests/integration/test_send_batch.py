@@ -49,9 +49,9 @@ def stored_successes(pg: psycopg.Connection, task_ids: list[str]) -> int:
 
 
 def test_send_batch_runs_every_call_with_its_own_arguments(
-    celery_app: Any, make_worker: Any, declared_queue: str
+    celery_app: Any, make_worker: Any, private_queue: str
 ) -> None:
-    private_queue = declared_queue
+    private_queue = private_queue
     # Given a worker on a private queue
     make_worker(queues=private_queue)
     # When a batch of calls with different arguments is sent at once
@@ -89,8 +89,8 @@ def test_send_batch_of_an_unknown_task_is_refused(celery_app: Any) -> None:
         task_service.send_batch(celery_app, 'task.nope', [([], {})], SendTaskOptions())
 
 
-def test_send_batch_with_countdown_does_not_run_early(celery_app: Any, make_worker: Any, declared_queue: str) -> None:
-    private_queue = declared_queue
+def test_send_batch_with_countdown_does_not_run_early(celery_app: Any, make_worker: Any, private_queue: str) -> None:
+    private_queue = private_queue
     make_worker(queues=private_queue)
     [task_id] = task_service.send_batch(
         celery_app, 'task.add', [([1, 1], {})], SendTaskOptions(queue=private_queue, countdown=1.5)

@@ -79,8 +79,8 @@ def inherit_parent_priority(properties: dict[str, Any], **_: Any) -> None:
     children would lose it. Connected before the Redis inversion, which then
     sees the caller's number.
     """
-    parent = current_task
-    if properties.get('priority') is not None or parent is None or not parent.app.conf.task_inherit_parent_priority:
+    parent = current_task  # a proxy: false outside a running task
+    if properties.get('priority') is not None or not parent or not parent.app.conf.task_inherit_parent_priority:
         return
     inherited = (parent.request.delivery_info or {}).get('priority')
     if inherited is not None:
