@@ -254,3 +254,29 @@ async def test_a_row_beat_disabled_shows_its_reason_until_enabled_again(
     # And enabling it through the API (which checks it again) clears the reason
     enabled = (await api.post(f'{url}/enable')).json()
     assert (enabled['enabled'], enabled['disabled_reason']) == (True, None)
+
+
+async def test_an_edit_sending_back_the_masked_arguments_keeps_the_stored_secrets(
+    api: httpx.AsyncClient, pg: psycopg.Connection, private_queue: str
+) -> None:
+    from tests.support.secret_tasks import API_KEY, PASSWORD
+
+    # Given a schedule with secrets, read back masked
+    body = {
+        **HOURLY,
+        'name': f'login-{uuid.uuid4().hex[:8]}',
+        'task': 'test.secret_login',
+        'args': ['ann', PASSWORD],
+        'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
+        'queue': private_queue,
+    }
+    shown = (await api.post('/api/v1/schedules', json=body)).json()
+    # When an edit sends the masked call back with one visible value changed
+    edited = await api.patch(
+        f'/api/v1/schedules/{shown["id"]}',
+        json={'version': shown['version'], 'args': ['bob', '***'], 'kwargs': {**shown['kwargs'], 'mode': 'fail'}},
+    )
+    assert edited.status_code == 200, edited.text
+    # Then the secrets stay as stored and the change is applied
+    row = pg.execute('SELECT args, kwargs FROM task_schedule WHERE id = %s', [shown['id']]).fetchone()
+    assert row == (['bob', PASSWORD], {'api_key': API_KEY, 'mode': 'fail'})

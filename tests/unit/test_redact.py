@@ -10,6 +10,7 @@ from backend.app.task.utils.redact import (
     redact,
     redact_call,
     redact_repr,
+    restore_masked,
     scrub_text,
     secret_values,
 )
@@ -111,3 +112,16 @@ def test_scrub_exception_reaches_args_attributes_notes_and_the_exceptions_behind
         scrub_exception(raised, ['password'], [secret], {})
         text = ''.join(traceback.format_exception(raised))
     assert secret not in text and "KeyError: '***'" in text and 'refused: pwd ***' in text and 'tried ***' in text
+
+
+def test_restore_masked_puts_back_only_secrets_still_masked() -> None:
+    real = (['ann', 'hunter22'], {'api_key': 'k-123456', 'nested': {'token': 't-99999'}, 'note': 'x'})
+    shown = (['bob', MASK], {'api_key': MASK, 'nested': {'token': 'new-token'}, 'note': MASK})
+    assert restore_masked(['user', 'password'], shown, real) == (
+        ['bob', 'hunter22'],
+        {'api_key': 'k-123456', 'nested': {'token': 'new-token'}, 'note': MASK},
+    )
+
+
+def test_restore_masked_of_an_unknown_task_treats_every_positional_as_secret() -> None:
+    assert restore_masked(None, ([MASK, 'b'], {}), (['a1', 'b1'], {})) == (['a1', 'b'], {})

@@ -29,7 +29,9 @@ from backend.app.task.schema.schedule import (
 )
 from backend.app.task.service.task_service import check_arguments
 from backend.app.task.utils.dispatch import default_app, publish
+from backend.app.task.utils.redact import restore_masked
 from backend.app.task.utils.schedule_plan import Timing, check_send_fields, send_options, slot_task_id
+from backend.app.task.utils.signature import parameter_names
 from backend.core.conf import get_settings
 
 P = TypeVar('P', bound=BaseModel)
@@ -91,6 +93,7 @@ def _stored(row: TaskSchedule) -> dict[str, Any]:
 
 def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
     """Write `values` to `row`, check them, bump the version and plan the next run from now."""
+    values = _with_secrets_kept(row, values)
     merged = {'args': [], 'kwargs': {}, **_stored(row), **values}
     _check_call(merged)
     timing = _timing(merged)
@@ -102,6 +105,20 @@ def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
             for column in columns:
                 setattr(row, column, None)
     _bump(row, timing.first_run(datetime.now(UTC), row.total_run_count or 0) if row.enabled else None)
+
+
+def _with_secrets_kept(row: TaskSchedule, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An edit of the same task that sends back the masked arguments it was shown keeps the stored secrets."""
+    if row.task is None or values.get('task', row.task) != row.task or not ({'args', 'kwargs'} & values.keys()):
+        return values
+    names = parameter_names(default_app().tasks.get(row.task))
+    shown = (values.get('args', row.args), values.get('kwargs', row.kwargs))
+    args, kwargs = restore_masked(names, shown, (row.args or [], row.kwargs or {}))
+    return {
+        **values,
+        **({'args': args} if 'args' in values else {}),
+        **({'kwargs': kwargs} if 'kwargs' in values else {}),
+    }
 
 
 def _bump(row: TaskSchedule, next_run_at: datetime | None) -> None:

@@ -73,11 +73,41 @@ def redact_call(
     """
     if param_names is None:
         return [MASK for _ in args], redact(kwargs)
-    shown = [
-        MASK if index < len(param_names) and is_secret_name(param_names[index]) else redact(arg)
-        for index, arg in enumerate(args)
-    ]
+    shown = [MASK if _is_secret_param(param_names, index) else redact(arg) for index, arg in enumerate(args)]
     return shown, redact(kwargs)
+
+
+def restore_masked(
+    param_names: list[str] | None, shown: tuple[list, dict[str, Any]], real: tuple[list, dict[str, Any]]
+) -> tuple[list, dict[str, Any]]:
+    """A call edited from its masked form: each mask still standing where a secret was shown gets the real value back.
+
+    Readers of a schedule only ever see it masked, so an edit sends `***` back
+    for the secrets it left alone; storing that would replace the secret.
+    """
+    shown_args, shown_kwargs = shown
+    real_args, real_kwargs = real
+    args = [
+        _restored(value, real_args[index], param_names is None or _is_secret_param(param_names, index))
+        if index < len(real_args)
+        else value
+        for index, value in enumerate(shown_args)
+    ]
+    return args, _restored(shown_kwargs, real_kwargs, False)
+
+
+def _is_secret_param(param_names: list[str], index: int) -> bool:
+    return index < len(param_names) and is_secret_name(param_names[index])
+
+
+def _restored(shown: Any, real: Any, secret: bool) -> Any:
+    if secret and shown == MASK:
+        return real
+    if isinstance(shown, dict) and isinstance(real, dict):
+        return {k: _restored(v, real[k], _is_secret_key(k)) if k in real else v for k, v in shown.items()}
+    if isinstance(shown, list) and isinstance(real, list | tuple):
+        return [_restored(v, real[i], False) if i < len(real) else v for i, v in enumerate(shown)]
+    return shown
 
 
 def _cut(text: str) -> str:
