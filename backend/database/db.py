@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.app.task.constants import DATABASE_CONNECT_TIMEOUT
 from backend.core.conf import get_settings
 
 _async_engines: WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = WeakKeyDictionary()
@@ -27,7 +28,10 @@ def async_engine() -> AsyncEngine:
     if engine is None:
         settings = get_settings()
         engine = create_async_engine(
-            settings.database_url('asyncpg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True
+            settings.database_url('asyncpg'),
+            pool_size=settings.DATABASE_POOL_SIZE,
+            pool_pre_ping=True,
+            connect_args={'timeout': DATABASE_CONNECT_TIMEOUT},
         )
         _async_engines[loop] = engine
     return engine
@@ -53,7 +57,10 @@ def sync_engine() -> Engine:
     if _sync_engine is None or _sync_engine[0] != os.getpid():
         settings = get_settings()
         engine = create_engine(
-            settings.database_url('psycopg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True
+            settings.database_url('psycopg'),
+            pool_size=settings.DATABASE_POOL_SIZE,
+            pool_pre_ping=True,
+            connect_args={'connect_timeout': DATABASE_CONNECT_TIMEOUT},
         )
         _sync_engine = (os.getpid(), engine)
     return _sync_engine[1]

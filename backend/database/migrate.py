@@ -7,7 +7,9 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
+from backend.app.task.constants import DATABASE_CONNECT_TIMEOUT
 from backend.app.task.errors import ServicesUnavailable
+from backend.app.task.utils.outage import find_outage
 from backend.core.conf import get_settings
 
 
@@ -22,7 +24,7 @@ def create_database_if_missing() -> bool:
     settings = get_settings()
     maintenance = settings.model_copy(update={'DATABASE_NAME': 'postgres'}).database_dsn
     try:
-        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=DATABASE_CONNECT_TIMEOUT) as conn:
             exists = conn.execute('SELECT 1 FROM pg_database WHERE datname = %s', [settings.DATABASE_NAME]).fetchone()
             if exists:
                 return False
@@ -30,8 +32,9 @@ def create_database_if_missing() -> bool:
             return True
     except psycopg.OperationalError as error:
         where = f'{settings.DATABASE_HOST}:{settings.DATABASE_PORT}'
-        reason = str(error).strip().splitlines()[-1]
-        raise ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}') from None
+        outage = find_outage(error)
+        reason = outage.reason if outage else type(error).__name__
+        raise ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}.') from None
 
 
 def upgrade(revision: str = 'head') -> None:

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from backend.app.task.constants import DATABASE_CONNECT_TIMEOUT
 from backend.app.task.model import Base
 from backend.core.conf import get_settings
 
@@ -16,7 +17,11 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(get_settings().database_url('psycopg'), poolclass=pool.NullPool)
+    engine = create_engine(
+        get_settings().database_url('psycopg'),
+        poolclass=pool.NullPool,
+        connect_args={'connect_timeout': DATABASE_CONNECT_TIMEOUT},
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():

@@ -5,6 +5,11 @@
 #: behind the stored run time, the log line and the run-time histogram (no STARTED write needed).
 TIME_START = 'fba_time_start'
 
+# --- Database ------------------------------------------------------------------
+#: Seconds a new PostgreSQL connection may take (every engine and raw connection): a host that drops packets is
+#: reported as down, instead of a command or request hanging on it.
+DATABASE_CONNECT_TIMEOUT = 5
+
 # --- HTTP API ------------------------------------------------------------------
 #: Default and largest page of every list route.
 API_PAGE_SIZE = 20

@@ -11,6 +11,7 @@ import threading
 
 import psycopg
 
+from backend.app.task.constants import DATABASE_CONNECT_TIMEOUT
 from backend.core.conf import get_settings
 
 
@@ -22,7 +23,12 @@ class ThreadConnection(threading.local):
 
     def get(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.pid != os.getpid():
-            self.conn = psycopg.connect(get_settings().database_dsn, autocommit=True, prepare_threshold=0)
+            self.conn = psycopg.connect(
+                get_settings().database_dsn,
+                autocommit=True,
+                prepare_threshold=0,
+                connect_timeout=DATABASE_CONNECT_TIMEOUT,
+            )
             self.pid = os.getpid()
         return self.conn
 
