@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import IO
 
@@ -15,7 +16,7 @@ from rich.text import Text
 COLOURS = ('cyan', 'magenta', 'green', 'yellow', 'blue')
 STOP_TIMEOUT = 15.0
 READY_POLL_SECONDS = 0.5
-#: Seconds `stop` waits for each relay to print what its part wrote before exiting (its last words).
+#: Seconds `stop` waits for the relays to print what the parts wrote before exiting (their last words).
 RELAY_DRAIN_TIMEOUT = 10.0
 #: Set in each child's environment: the supervisor's pid, which `follow_supervisor` watches.
 SUPERVISOR_PID = 'FBA_SUPERVISOR_PID'
@@ -70,8 +71,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        drained_by = time.monotonic() + RELAY_DRAIN_TIMEOUT
         for relay in self.relays:
-            relay.join(RELAY_DRAIN_TIMEOUT)
+            relay.join(max(0.0, drained_by - time.monotonic()))
 
     def _announce_when_ready(self, ready: Callable[[], RenderableType | None]) -> None:
         while not self.stopping.is_set():

@@ -57,7 +57,7 @@ def dead_letter_id(test_run: services.TestRun) -> Iterator[str]:
     """A dead letter that can be requeued."""
     with psycopg.connect(test_run.dsn, autocommit=True) as conn:
         row = conn.execute(
-            "INSERT INTO task_dead_letter (task_id, task_name, args, kwargs, reason) "
+            'INSERT INTO task_dead_letter (task_id, task_name, args, kwargs, reason) '
             "VALUES (gen_random_uuid()::text, 'task.ping', '[]', '{}', 'non_retryable') RETURNING id"
         ).fetchone()
         assert row is not None

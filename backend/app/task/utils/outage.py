@@ -54,7 +54,7 @@ DATABASE_MODULES = ('asyncpg', 'psycopg', 'sqlalchemy')
 BROKER_MODULES = ('kombu', 'amqp', 'redis')
 
 #: Every class an infrastructure error can surface as (for registering handlers); `find_outage` decides.
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
     sqlalchemy.exc.SQLAlchemyError,
     psycopg.Error,
     asyncpg.exceptions.PostgresError,
