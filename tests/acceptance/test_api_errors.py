@@ -3,6 +3,7 @@ parameters (4xx), and PostgreSQL or the broker down (503, quickly, never a 500).
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -107,20 +108,27 @@ DATABASE_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 
 
-@pytest.fixture
-async def database_down() -> AsyncIterator[httpx.AsyncClient]:
-    """The API (and its result backend) with DATABASE_PORT pointing at a closed port."""
+@asynccontextmanager
+async def api_with_database(**environ: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The API (and its result backend) with these DATABASE_* variables."""
     from backend.app.task.celery import create_celery_app
 
-    await dispose_async_engine()  # the loop's engine still points at the real server
+    await dispose_async_engine()  # the loop's engine still points at the run's database
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('DATABASE_PORT', '1')
+        for name, value in environ.items():
+            patch.setenv(name, value)
         get_settings.cache_clear()
         settings = api_settings()
         async with client_for(create_app(settings, celery=create_celery_app(settings))) as client:
             yield client
         await dispose_async_engine()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+async def database_down() -> AsyncIterator[httpx.AsyncClient]:
+    async with api_with_database(DATABASE_PORT='1') as client:
+        yield client
 
 
 @pytest.mark.parametrize(('method', 'path', 'body'), DATABASE_ROUTES, ids=lambda value: str(value)[:40])
@@ -132,6 +140,13 @@ async def test_every_database_route_answers_503_with_postgresql_down(
     assert_error(response, 503, 'The database is unreachable')
     assert time.monotonic() - started < FAIL_FAST_SECONDS
     assert '127.0.0.1' not in response.text
+
+
+@pytest.mark.parametrize('path', ['/api/v1/schedules', '/api/v1/dead-letters', f'/api/v1/task-results/{A_TASK_ID}'])
+async def test_a_database_not_migrated_is_503_saying_so(path: str) -> None:
+    # The maintenance database exists on every server and has none of our tables.
+    async with api_with_database(DATABASE_NAME='postgres') as client:
+        assert_error(await client.get(path), 503, 'The database is not migrated')
 
 
 async def test_health_answers_503_with_postgresql_down(database_down: httpx.AsyncClient) -> None:
