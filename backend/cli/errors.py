@@ -8,6 +8,7 @@ migrated) is recognised by `find_outage` whatever driver raised it. Anything
 else is a bug and keeps its traceback.
 """
 
+import errno
 import sys
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -60,6 +61,8 @@ def failure_sentence(error: Exception) -> str | None:
 
     if isinstance(error, CommandError):  # `fba db`: an unknown revision, a branch point
         return _full_stop(str(error))
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:  # `fba flower --port` taken
+        return f'Cannot listen on the port given: {error.strerror}.'
     if isinstance(error, ValidationError):
         return 'Invalid input: ' + '; '.join(_field_error(item) for item in error.errors()) + '.'
     from backend.app.task.utils.outage import find_outage

@@ -9,10 +9,12 @@ fail fast: a down service is reported within seconds.
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -215,3 +217,12 @@ def test_health_reports_a_down_service_without_a_traceback(check: str, env: dict
     assert done.returncode == 1
     assert 'Traceback' not in done.stdout + done.stderr
     assert re.match(rf'FAIL\s+{check}\s', done.stdout), done.stdout
+
+
+def test_flower_on_a_taken_port_is_one_sentence(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = fba('flower', '--dev', '--port', port, env={'FLOWER_DATA_DIR': str(tmp_path)})
+    assert_fails_with_one_sentence(done, 'Cannot listen on the port given', 'Address already in use')
