@@ -73,7 +73,7 @@ def failure_sentence(error: Exception) -> str | None:
     where = _where(outage.service)
     if outage.not_migrated:
         return f'{where} is not migrated ({outage.reason}); run `fba db upgrade`.'
-    return f'{where} is unreachable: {_full_stop(outage.reason)}'
+    return f'Cannot connect to {where}: {_full_stop(outage.reason)}'
 
 
 def _where(service: str) -> str:
@@ -83,7 +83,7 @@ def _where(service: str) -> str:
     if service == 'database':
         return f'PostgreSQL database {settings.DATABASE_NAME} at {settings.DATABASE_HOST}:{settings.DATABASE_PORT}'
     broker = urlsplit(settings.broker_url)  # host and port only: the URL may hold a password
-    return f'The broker ({settings.CELERY_BROKER} at {broker.hostname}:{broker.port})'
+    return f'the broker ({settings.CELERY_BROKER} at {broker.hostname}:{broker.port})'
 
 
 def _field_error(item: ErrorDetails) -> str:

@@ -126,4 +126,4 @@ def _reason(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     if not lines:
         return type(error).__name__
-    return lines[0].rpartition(' failed: ')[2].strip().rstrip('.')
+    return lines[0].rpartition(' failed: ')[2].removeprefix('FATAL:').strip().rstrip('.')
