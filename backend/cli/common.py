@@ -29,8 +29,9 @@ def _log_level(value: str) -> str:
 #: `--loglevel` of the processes (checked here: Celery would fail on it with a traceback, or after starting).
 LOG_LEVEL = typer.Option('INFO', '--loglevel', '-l', callback=_log_level, help=', '.join(LOG_LEVELS))
 
-# Piped output (tests, scripts) is not cut to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 200)
+# Piped output (tests, scripts) is not cut to 80 columns. What it prints comes from users and tasks (names,
+# exception messages), so nothing is read as markup or emoji codes: `[/x]` in a message is shown, not an error.
+console = Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False, highlight=False)
 
 
 def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -226,3 +226,27 @@ def test_flower_on_a_taken_port_is_one_sentence(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         done = fba('flower', '--dev', '--port', port, env={'FLOWER_DATA_DIR': str(tmp_path)})
     assert_fails_with_one_sentence(done, 'Cannot listen on the port given', 'Address already in use')
+
+
+def test_lists_show_stored_text_that_looks_like_markup_verbatim(test_run: services.TestRun) -> None:
+    # Given a dead letter and a schedule whose texts look like Rich markup and emoji codes
+    text = '[/oops] [bold]x :smile:'
+    with psycopg.connect(test_run.dsn, autocommit=True) as conn:
+        conn.execute(
+            'INSERT INTO task_dead_letter (task_id, task_name, reason, exception_type, exception_message) '
+            "VALUES (gen_random_uuid()::text, 'task.markup', 'non_retryable', 'MarkupProbe', %s)",
+            [text],
+        )
+        try:
+            added = fba('schedule', 'add', text, 'task.ping', '--every', '3600')
+            assert added.returncode == 0, added.stderr
+            # When they are listed, Then they are shown as stored
+            dead_letters = fba('dlq', 'list', '--task', 'task.markup')
+            schedules = fba('schedule', 'list', '--task', 'task.ping')
+        finally:
+            conn.execute("DELETE FROM task_dead_letter WHERE task_name = 'task.markup'")
+            conn.execute('DELETE FROM task_schedule WHERE name = %s', [text])
+    assert dead_letters.returncode == 0, dead_letters.stderr
+    assert f'MarkupProbe: {text}' in dead_letters.stdout
+    assert schedules.returncode == 0, schedules.stderr
+    assert text in schedules.stdout
