@@ -29,7 +29,7 @@ class Supervisor:
     ) -> None:
         self.commands = commands
         self.env = env
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.relays: list[threading.Thread] = []
         self.stopping = threading.Event()
