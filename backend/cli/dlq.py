@@ -7,7 +7,7 @@ from rich.table import Table
 from backend.app.task.errors import TaskError
 from backend.app.task.schema.dead_letter import DeadLetterFilter
 from backend.app.task.service import dead_letter_service
-from backend.cli.common import console, in_transaction
+from backend.cli.common import OFFSET, ROW_ID, console, in_transaction
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -48,7 +48,7 @@ def list_(
     after: str | None = AFTER,
     before: str | None = BEFORE,
     limit: int = typer.Option(50, '--limit', min=1, max=1000),
-    offset: int = typer.Option(0, '--offset', min=0),
+    offset: int = OFFSET,
 ) -> None:
     """Show dead letters, newest failure first."""
     filters = _filters(task, reason, exception, after, before)
@@ -74,14 +74,14 @@ def list_(
 
 
 @app.command()
-def show(pk: int = typer.Argument(..., metavar='ID')) -> None:
+def show(pk: int = ROW_ID) -> None:
     """Print one dead letter as JSON (secret-looking arguments masked)."""
     detail = in_transaction(lambda db: dead_letter_service.get(db=db, pk=pk))
     typer.echo(detail.model_dump_json(indent=2))
 
 
 @app.command()
-def requeue(pk: int = typer.Argument(..., metavar='ID')) -> None:
+def requeue(pk: int = ROW_ID) -> None:
     """Send the task again with the same arguments and a new id; print the new id."""
     detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, pk=pk))
     typer.echo(detail.requeued_task_id)

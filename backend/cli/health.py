@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from backend.core.conf import Settings, get_settings
 
@@ -113,5 +114,6 @@ def health(
         results = {name: future.result() for name, future in futures.items()}
     console = Console(highlight=False, soft_wrap=True)
     for name, (ok, detail) in results.items():
-        console.print(f'{"[green]ok  [/green]" if ok else "[red]FAIL[/red]"} {name:<9} {detail}')
+        # Text, not markup: a detail is an error's message, which may hold brackets.
+        console.print(Text.assemble(('ok  ', 'green') if ok else ('FAIL', 'red'), f' {name:<9} {detail}'))
     raise typer.Exit(0 if all(ok for ok, _ in results.values()) else 1)

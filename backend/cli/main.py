@@ -1,16 +1,14 @@
 """`fba`: one command for workers, beat, Flower, the API, migrations and tasks.
 
-Expected failures (bad settings, unknown task, broker down) end with one
-sentence on stderr and exit code 1, never a traceback.
+Expected failures (bad settings or input, unknown task or id, database or
+broker down) end with one sentence on stderr and exit code 1, never a
+traceback (`errors.run_cli`).
 """
 
-import sys
-
 import typer
-from rich.console import Console
 
-from backend.app.task.errors import TaskError
 from backend.cli import db, dlq, health, pools, run, schedule, task
+from backend.cli.errors import run_cli
 from backend.cli.supervisor import follow_supervisor
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -22,16 +20,10 @@ app.add_typer(dlq.app, name='dlq', help='List, show, requeue and purge dead lett
 app.command()(pools.workers)
 app.add_typer(schedule.app, name='schedule', help='Add, change, run and preview schedules.')
 
-stderr = Console(stderr=True, soft_wrap=True)
-
 
 def main() -> None:
     follow_supervisor()
-    try:
-        app()
-    except TaskError as error:
-        stderr.print(f'[red]Error:[/red] {error.message}', highlight=False)
-        sys.exit(1)
+    run_cli(app)
 
 
 if __name__ == '__main__':

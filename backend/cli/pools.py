@@ -11,6 +11,7 @@ import sys
 import typer
 
 from backend.app.task.errors import TaskError
+from backend.cli.common import LOG_LEVEL
 from backend.cli.supervisor import Supervisor
 
 POOL = re.compile(r'^(?P<queues>[\w.:-]+(?:\+[\w.:-]+)*):(?P<concurrency>[1-9]\d*)$')
@@ -42,7 +43,7 @@ def worker_commands(pools: dict[str, tuple[str, int]], loglevel: str) -> dict[st
 
 def workers(
     pools: str = typer.Option(..., '--pools', help="QUEUE:CONCURRENCY pairs, e.g. 'email:2,payment:1,data_sync:4'"),
-    loglevel: str = typer.Option('INFO', '--loglevel', '-l'),
+    loglevel: str = LOG_LEVEL,
 ) -> None:
     """Run one worker per pool (its queues, its concurrency) until Ctrl-C or one of them stops."""
     raise typer.Exit(Supervisor(worker_commands(parse_pools(pools), loglevel)).run())

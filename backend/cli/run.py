@@ -9,6 +9,7 @@ import typer
 from backend.app.task.errors import TaskError
 from backend.app.task.utils import metrics_exporter
 from backend.cli import stack
+from backend.cli.common import LOG_LEVEL
 from backend.cli.flower import flower_argv
 from backend.core.conf import get_settings
 
@@ -23,7 +24,7 @@ def worker(
     queues: str | None = typer.Option(None, '--queues', '-Q', help='Comma-separated queues to consume'),
     concurrency: int | None = typer.Option(None, '--concurrency', '-c', min=1, help='Pool size'),
     pool: str | None = typer.Option(None, '--pool', '-P', help='prefork, threads or solo'),
-    loglevel: str = typer.Option('INFO', '--loglevel', '-l'),
+    loglevel: str = LOG_LEVEL,
     hostname: str | None = typer.Option(None, '--hostname', '-n', help='Node name, e.g. email@%h'),
     prefetch_multiplier: int | None = typer.Option(None, '--prefetch-multiplier', min=1),
     max_tasks_per_child: int | None = typer.Option(None, '--max-tasks-per-child', min=1),
@@ -68,7 +69,7 @@ def _serve_metrics(port: int | None) -> None:
 
 
 def beat(
-    loglevel: str = typer.Option('INFO', '--loglevel', '-l'),
+    loglevel: str = LOG_LEVEL,
     hostname: str | None = typer.Option(None, '--hostname', '-n', help='Node name for ping, e.g. celerybeat@%h'),
 ) -> None:
     """Run the scheduler; it answers `celery inspect ping` while it keeps ticking (a health check)."""

@@ -11,7 +11,7 @@ from backend.app.task.schema.schedule import (
 )
 from backend.app.task.service import schedule_service
 from backend.app.task.utils.cron import zone
-from backend.cli.common import in_transaction
+from backend.cli.common import OFFSET, ROW_ID, in_transaction
 from backend.cli.schedule_view import print_runs, print_schedules, spec_from_flags
 from backend.cli.task import parse_json
 from backend.core.conf import get_settings
@@ -29,7 +29,7 @@ def list_(
     enabled: bool | None = typer.Option(None, '--enabled/--disabled', help='Only enabled (or disabled) ones'),
     task: str | None = typer.Option(None, '--task', help='Only schedules of this task'),
     limit: int = typer.Option(100, '--limit', min=1, max=10_000),
-    offset: int = typer.Option(0, '--offset', min=0),
+    offset: int = OFFSET,
 ) -> None:
     """Show schedules and when each runs next."""
     items, total = in_transaction(
@@ -69,7 +69,7 @@ def add(
 
 @app.command()
 def update(
-    schedule_id: int,
+    schedule_id: int = ROW_ID,
     every: int | None = EVERY,
     cron: str | None = CRON,
     at: str | None = AT,
@@ -97,28 +97,28 @@ def update(
 
 
 @app.command()
-def enable(schedule_id: int) -> None:
+def enable(schedule_id: int = ROW_ID) -> None:
     """Enable a schedule; it next runs at its first slot from now."""
     detail = in_transaction(lambda db: schedule_service.enable(db=db, pk=schedule_id))
     typer.echo(f'Enabled schedule {detail.id}; next run {detail.next_run_at}.')
 
 
 @app.command()
-def disable(schedule_id: int) -> None:
+def disable(schedule_id: int = ROW_ID) -> None:
     """Disable a schedule."""
     in_transaction(lambda db: schedule_service.disable(db=db, pk=schedule_id))
     typer.echo(f'Disabled schedule {schedule_id}.')
 
 
 @app.command()
-def delete(schedule_id: int) -> None:
+def delete(schedule_id: int = ROW_ID) -> None:
     """Delete a schedule and its run history."""
     in_transaction(lambda db: schedule_service.delete(db=db, pk=schedule_id))
     typer.echo(f'Deleted schedule {schedule_id}.')
 
 
 @app.command('run-now')
-def run_now(schedule_id: int) -> None:
+def run_now(schedule_id: int = ROW_ID) -> None:
     """Send the schedule's task once now and print its task id."""
     run = in_transaction(lambda db: schedule_service.run_now(db=db, pk=schedule_id))
     typer.echo(run.task_id)
@@ -126,9 +126,9 @@ def run_now(schedule_id: int) -> None:
 
 @app.command()
 def runs(
-    schedule_id: int,
+    schedule_id: int = ROW_ID,
     limit: int = typer.Option(20, '--limit', min=1, max=10_000),
-    offset: int = typer.Option(0, '--offset', min=0),
+    offset: int = OFFSET,
 ) -> None:
     """Show the latest runs of a schedule."""
     items, total = in_transaction(

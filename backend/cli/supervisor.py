@@ -6,25 +6,32 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import IO
 
 from rich.console import Console, RenderableType
+from rich.text import Text
 
 COLOURS = ('cyan', 'magenta', 'green', 'yellow', 'blue')
 STOP_TIMEOUT = 15.0
 READY_POLL_SECONDS = 0.5
+#: Seconds `stop` waits for the relays to print what the parts wrote before exiting (their last words).
+RELAY_DRAIN_TIMEOUT = 10.0
 #: Set in each child's environment: the supervisor's pid, which `follow_supervisor` watches.
 SUPERVISOR_PID = 'FBA_SUPERVISOR_PID'
 PR_SET_PDEATHSIG = 1
 
 
 class Supervisor:
-    def __init__(self, commands: dict[str, list[str]], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, commands: dict[str, list[str]], env: dict[str, str] | None = None, console: Console | None = None
+    ) -> None:
         self.commands = commands
         self.env = env
-        self.console = Console(highlight=False, soft_wrap=True)
+        self.console = console or Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.relays: list[threading.Thread] = []
         self.stopping = threading.Event()
 
     def run(self, ready: Callable[[], RenderableType | None] | None = None) -> int:
@@ -43,9 +50,7 @@ class Supervisor:
                 exited = [name for name, proc in self.processes.items() if proc.poll() is not None]
                 if exited:
                     died = True
-                    self.console.print(
-                        f'[red]{exited[0]} exited with code {self.processes[exited[0]].returncode}[/red]'
-                    )
+                    self._show(Text(f'{exited[0]} exited with code {self.processes[exited[0]].returncode}', 'red'))
                     break
         except KeyboardInterrupt:
             pass
@@ -66,6 +71,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        drained_by = time.monotonic() + RELAY_DRAIN_TIMEOUT
+        for relay in self.relays:
+            relay.join(max(0.0, drained_by - time.monotonic()))
 
     def _announce_when_ready(self, ready: Callable[[], RenderableType | None]) -> None:
         while not self.stopping.is_set():
@@ -74,7 +82,7 @@ class Supervisor:
             except Exception:  # not answering yet (connection refused, timeout): ask again
                 shown = None
             if shown is not None:
-                self.console.print(shown)
+                self._show(shown)
                 return
             self.stopping.wait(READY_POLL_SECONDS)
 
@@ -83,14 +91,30 @@ class Supervisor:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.processes[name] = proc
         assert proc.stdout is not None
-        threading.Thread(target=self._relay, args=(name, colour, proc.stdout), daemon=True).start()
+        relay = threading.Thread(target=self._relay, args=(name, colour, proc.stdout), daemon=True)
+        relay.start()
+        self.relays.append(relay)
 
     def _relay(self, name: str, colour: str, stream: IO[bytes]) -> None:
-        for raw in stream:
-            line = raw.decode(errors='replace').rstrip()
-            self.console.print(f'[{colour}]{name:>6} |[/{colour}] {line}', markup=True)
-        stream.close()
+        """Print each line the part writes, as written: a relay that stopped reading would block the part."""
+        prefix = Text(f'{name:>6} |', colour)
+        with stream:
+            for raw in stream:
+                # Text, not a markup string: a line such as `[/foo]` is shown as is, never parsed.
+                self._show(Text.assemble(prefix, ' ', raw.decode(errors='replace').rstrip()))
         sys.stdout.flush()
+
+    def _show(self, renderable: RenderableType) -> None:
+        """Print through the console; if it fails, write the plain text (losing colour beats losing the line)."""
+        try:
+            self.console.print(renderable)
+        except Exception:
+            plain = renderable.plain if isinstance(renderable, Text) else str(renderable)
+            try:
+                sys.stdout.write(plain + '\n')
+                sys.stdout.flush()
+            except Exception:  # stdout itself is gone: drop the line, keep draining the pipe
+                pass
 
 
 def follow_supervisor() -> None:

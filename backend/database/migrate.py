@@ -8,6 +8,7 @@ from alembic.config import Config
 from psycopg import sql
 
 from backend.app.task.errors import ServicesUnavailable
+from backend.app.task.utils.outage import find_outage
 from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 
 
@@ -30,8 +31,9 @@ def create_database_if_missing() -> bool:
             return True
     except psycopg.OperationalError as error:
         where = f'{settings.DATABASE_HOST}:{settings.DATABASE_PORT}'
-        reason = str(error).strip().splitlines()[-1]
-        raise ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}') from None
+        outage = find_outage(error)
+        reason = outage.reason if outage else type(error).__name__
+        raise ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}.') from None
 
 
 def upgrade(revision: str = 'head') -> None:

@@ -1,7 +1,9 @@
 """The one table from error classes to HTTP status, and the handlers that render the `{code, msg, data}` envelope.
 
-Domain errors carry their own sentence; infrastructure errors get a fixed one,
-since their text may hold a URL or host. Nothing else is echoed back.
+Domain errors carry their own sentence. Infrastructure errors, in whatever
+shape a driver raises them, are recognised by `find_outage` and get a fixed
+503 sentence naming the service, since their text may hold a URL or host.
+Nothing else is echoed back.
 """
 
 import logging
@@ -10,15 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy.exc
+from celery.exceptions import BackendError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from kombu.exceptions import OperationalError as BrokerOperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from backend.app.task import errors
 from backend.app.task.schema.common import ErrorDetail
+from backend.app.task.utils.outage import INFRASTRUCTURE_ERRORS, find_outage
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +40,16 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.DeadLetterNotFound: (404, None),
     errors.DeadLetterNotRequeueable: (409, None),
     errors.TaskError: (400, None),
-    BrokerOperationalError: (503, 'The message broker is unreachable; try again later.'),
-    sqlalchemy.exc.OperationalError: (503, 'The database is unreachable; try again later.'),
-    ConnectionError: (503, 'A service the API depends on is unreachable; try again later.'),
 }
+#: The 503 sentence for each service `find_outage` can name.
+OUTAGE_MESSAGES = {
+    'database': 'The database is unreachable; try again later.',
+    'broker': 'The message broker is unreachable; try again later.',
+}
+NOT_MIGRATED_MESSAGE = 'The database is not migrated; run `fba db upgrade`.'
+#: Where driver errors surface: each gets `_mapped_error`, which answers 503 for an outage and 500 for the rest.
+#: (A handler for `Exception` itself would answer too, but Starlette raises the error again after it.)
+RAISED_BY_SERVICES: tuple[type[Exception], ...] = (*INFRASTRUCTURE_ERRORS, BackendError)
 
 HTTP_METHODS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
 
@@ -69,11 +78,16 @@ def status_of(error: Exception) -> tuple[int, str]:
         if cls in ERROR_STATUS:
             status, fixed = ERROR_STATUS[cls]
             return status, fixed or str(error)
+    outage = find_outage(error)
+    if outage is not None:
+        return 503, NOT_MIGRATED_MESSAGE if outage.not_migrated else OUTAGE_MESSAGES[outage.service]
     return 500, 'Internal server error.'
 
 
 async def _mapped_error(request: Request, error: Exception) -> JSONResponse:
     status, msg = status_of(error)
+    if status == 500:
+        return await _unexpected_error(request, error)
     if status >= 500:
         logger.warning('%s %s failed: %s', request.method, request.url.path, type(error).__name__)
     return envelope(status, msg)
@@ -127,7 +141,7 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def register_error_handlers(app: FastAPI) -> None:
-    for cls in ERROR_STATUS:
+    for cls in (*ERROR_STATUS, *RAISED_BY_SERVICES):
         app.add_exception_handler(cls, _mapped_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -39,13 +39,19 @@ def _broker_answers(app: Celery) -> bool:
         return False
 
 
+def _answering(app: Celery) -> list[str]:
+    """Names of the workers that answer a ping; raises if the broker does not answer."""
+    replies = app.control.ping(timeout=API_INSPECT_TIMEOUT) or []
+    return sorted(name for reply in replies for name in reply)
+
+
 def _ping(app: Celery) -> list[str]:
+    """For the health check: with the broker down, no worker answers."""
     try:
-        replies = app.control.ping(timeout=API_INSPECT_TIMEOUT) or []
+        return _answering(app)
     except Exception as error:
         logger.warning('worker ping failed: %s', type(error).__name__, extra={'action': 'health'})
         return []
-    return sorted(name for reply in replies for name in reply)
 
 
 async def _database_answers() -> bool:
@@ -124,7 +130,8 @@ async def queues(*, app: Celery) -> list[GetQueueDetail]:
 
 
 def _inspect_workers(app: Celery) -> list[GetWorkerDetail]:
-    names = _ping(app)
+    # The broker down is an error (503), not "no workers".
+    names = _answering(app)
     if not names:
         return []
     # Knowing how many answer lets each broadcast return as soon as all have, not after the timeout.

@@ -16,7 +16,7 @@ import psycopg
 from celery import states
 from celery.backends.base import BaseBackend
 from celery.canvas import maybe_signature
-from celery.exceptions import ChordError
+from celery.exceptions import BackendGetMetaError, ChordError
 from celery.result import GroupResult, allow_join_result, result_from_tuple
 
 from backend.app.task.constants import TIME_START
@@ -99,10 +99,22 @@ class PostgresBackend(BaseBackend):
         return (None if args is None else shown_args), (None if kwargs is None else shown_kwargs)
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
-        row = crud_result.get_result(self._connection.get(), task_id)
+        try:
+            row = self._read_result(task_id)
+        except psycopg.OperationalError as error:
+            # Its caller waits on it (the API, `fba task status`, `AsyncResult.state`): the outage is reported now,
+            # not after the retries with back-off a store gets (Celery does not retry BackendGetMetaError).
+            raise BackendGetMetaError('failed to get meta', task_id=task_id) from error
         if row is None:
             return {'status': states.PENDING, 'result': None}
         return self._meta_from_row(task_id, row)
+
+    def _read_result(self, task_id: str) -> dict[str, Any] | None:
+        try:
+            return crud_result.get_result(self._connection.get(), task_id)
+        except psycopg.OperationalError:
+            self._connection.reset()  # closed since the last call (a server restart): once more on a new one
+        return crud_result.get_result(self._connection.get(), task_id)
 
     def _meta_from_row(self, task_id: str, row: dict[str, Any]) -> dict[str, Any]:
         meta = {
