@@ -16,6 +16,7 @@ from celery.signals import before_task_publish, celeryd_init, worker_init, worke
 from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
 from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.queues import invert_priority_for_redis, queue_config, redis_priority_options
 from backend.core.conf import Settings, get_settings, undo_celery_cli_broker_echo
 
@@ -26,7 +27,20 @@ BEAT_SCHEDULER = 'backend.app.task.utils.schedulers:DatabaseScheduler'
 
 
 class TaskApp(Celery):
-    """A Celery app that carries the hooks every `TaskBase` task runs."""
+    """A Celery app that carries the hooks every `TaskBase` task runs, and refuses calls it could not deliver."""
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Every send of this app passes here (`delay`, `apply_async`, signatures, retries, chord bodies).
+
+        A call carrying a value the broker or PostgreSQL cannot carry raises
+        `PoisonValue` before anything is published. (A `before_task_publish`
+        receiver cannot refuse a send: Celery logs a receiver's exception and
+        publishes anyway.)
+        """
+        check_storable(args, 'args')
+        check_storable(kwargs, 'kwargs')
+        check_storable(options.get('task_id'), 'task_id')
+        return super().send_task(name, args, kwargs, **options)
 
     @cached_property
     def hooks(self) -> list[TaskHook]:

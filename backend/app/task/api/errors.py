@@ -26,6 +26,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.TaskNotRegistered: (404, None),
     errors.InvalidTaskArguments: (422, None),
     errors.InvalidJSON: (422, None),
+    errors.PoisonValue: (422, None),
     errors.BrokerUnavailable: (503, None),
     errors.BrokerRefused: (503, None),
     errors.ServicesUnavailable: (503, None),

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from backend.app.task.crud import crud_dead_letter
+from backend.app.task.utils.json_safety import storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
 
 logger = logging.getLogger(__name__)
@@ -20,13 +21,13 @@ _connection = ThreadConnection()
 
 
 def as_json(value: Any) -> str | None:
-    """JSONB text; a value JSON cannot hold is kept as its repr, and NUL (which JSONB refuses) as the text \\u0000."""
-    return None if value is None else json.dumps(value, default=repr).replace('\\u0000', '\\\\u0000')
+    """JSONB text; a value JSON or JSONB cannot hold (an object, NaN, NUL, a lone surrogate) is kept as its repr."""
+    return None if value is None else json.dumps(storable_copy(value), default=repr)
 
 
 def as_text(value: str | None, limit: int) -> str | None:
-    """At most `limit` characters, with NUL (which PostgreSQL text refuses) spelled out."""
-    return None if value is None else value[:limit].replace('\x00', '\\x00')
+    """At most `limit` characters, with NUL and lone surrogates (which PostgreSQL text refuses) spelled out."""
+    return None if value is None else storable_text(value[:limit])
 
 
 def short_traceback(exc: BaseException | None, fallback: str | None = None) -> str | None:
