@@ -23,6 +23,7 @@ from celery.concurrency import get_implementation
 from celery.concurrency.solo import TaskPool as SoloPool
 from celery.worker.request import Request
 from kombu.asynchronous import get_event_loop
+from kombu.message import Message
 
 from backend.app.task.utils.redis_acks import ack_many, is_redis
 
@@ -88,7 +89,7 @@ class ResultBatch:
             for requests in held.values():
                 for request in requests:
                     _reject_now(request, requeue=True)
-                    _ACKS.finished(request)
+                    _ACKS.finished(request.message)
             return
         _ACKS.acknowledge([request for requests in held.values() for request in requests])
 
@@ -109,11 +110,15 @@ class AckTracker:
         self._floor: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._finished: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
 
-    def finished(self, request: Request) -> None:
-        """A request was acknowledged or rejected on its own."""
-        channel, tag = request.message.channel, request.message.delivery_tag
+    def finished(self, message: Message) -> None:
+        """A message was acknowledged or rejected on its own."""
+        channel, tag = message.channel, message.delivery_tag
         if isinstance(tag, int) and channel is not None:
             self._finished.setdefault(channel, set()).add(tag)
+
+    def size(self) -> int:
+        """Delivery tags remembered above the floors: a few at most while batches flow, 0 once all are acked."""
+        return sum(len(tags) for tags in list(self._finished.values()))
 
     def acknowledge(self, requests: list[Request]) -> None:
         by_channel: dict[Any, list[Request]] = {}
@@ -189,7 +194,7 @@ class BatchedRequest(Request):
             super().acknowledge()
         elif not batch.hold_ack(self):
             _ack_now(self)
-            _ACKS.finished(self)
+            _ACKS.finished(self.message)
 
     def reject(self, requeue: bool = False) -> None:
         if self.acknowledged:
@@ -199,7 +204,24 @@ class BatchedRequest(Request):
             super().reject(requeue=requeue)
         else:
             _reject_now(self, requeue)
-            _ACKS.finished(self)
+            _ACKS.finished(self.message)
+
+
+def settled_by_consumer(app: Any, message: Message) -> None:
+    """The consumer acknowledged or rejected `message` itself (refused: unknown task, undecodable body).
+
+    Where batching is active its delivery tag counts as finished, or the
+    `multiple` ack floor would stop below it for good: every later ack would go
+    one by one and the tags above it would pile up in memory.
+    """
+    batch = getattr(app.backend, 'result_batch', None)
+    if batch is not None and batch.active:
+        _ACKS.finished(message)
+
+
+def held_tags() -> int:
+    """Delivery tags this process remembers for its `multiple` acks (bounded; 0 when idle)."""
+    return _ACKS.size()
 
 
 def enable_in_solo_worker(sender: Any, **kwargs: Any) -> None:
