@@ -17,7 +17,7 @@ import psycopg
 from celery import states
 from celery.backends.base import BaseBackend
 from celery.canvas import maybe_signature
-from celery.exceptions import ChordError
+from celery.exceptions import BackendStoreError, ChordError
 from celery.result import GroupResult, allow_join_result, result_from_tuple
 
 from backend.app.task.constants import TIME_START
@@ -44,6 +44,16 @@ class PostgresBackend(BaseBackend):
 
     def on_backend_retryable_error(self, exc: Exception) -> None:
         self._connection.reset()
+
+    def store_result(
+        self, task_id: str, result: Any, state: str, traceback: str | None = None, request: Any = None, **kwargs: Any
+    ) -> Any:
+        if isinstance(result, BackendStoreError):
+            # The worker fails this task because its state could not be stored (PostgreSQL down through every
+            # retry): storing that fails as well, and a second error would escape Celery's tracer and stop a
+            # solo worker. Its message is requeued instead (`BatchedRequest.on_failure`).
+            return result
+        return super().store_result(task_id, result, state, traceback, request, **kwargs)
 
     def _store_result(
         self, task_id: str, result: Any, state: str, traceback: str | None = None, request: Any = None, **kwargs: Any

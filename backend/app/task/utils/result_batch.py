@@ -19,9 +19,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery.concurrency import get_implementation
 from celery.concurrency.solo import TaskPool as SoloPool
+from celery.exceptions import BackendStoreError
 from celery.worker.request import Request
+from celery.worker.state import task_ready
 from kombu.asynchronous import get_event_loop
 from kombu.message import Message
 
@@ -184,7 +187,26 @@ class BatchedRequest(Request):
 
     Where batching is active its acks and rejects are written at once (not via
     the event loop's unordered ready set), so `AckTracker` knows their order.
+    A task whose outcome could not be stored at all (PostgreSQL unreachable
+    through all the backend's retries) has its message requeued, not
+    acknowledged: it runs again later instead of staying PENDING for good.
     """
+
+    def on_failure(self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        exc = exc_info.exception
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if not isinstance(exc, BackendStoreError):
+            super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+            return
+        logger.error(
+            'task %s[%s]: its state could not be stored (%s); its message goes back to the queue',
+            self.task_name,
+            self.id,
+            exc,
+        )
+        task_ready(self)
+        self.reject(requeue=True)
 
     def acknowledge(self) -> None:
         if self.acknowledged:

@@ -5,7 +5,7 @@ from typing import Any
 from billiard.einfo import ExceptionInfo
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import BackendStoreError, SoftTimeLimitExceeded
 from celery.signals import task_failure
 from kombu.exceptions import EncodeError
 
@@ -36,6 +36,8 @@ class DeadLetterHook(TaskHook):
     def on_failure(
         self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
     ) -> None:
+        if isinstance(exc, BackendStoreError):
+            return  # not failed for good: its state could not be stored, so its message is requeued
         # On a hard time limit this runs in the worker's parent process, where `task.request` is empty.
         request = task.request
         dead_letters.record(
