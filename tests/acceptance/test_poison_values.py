@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from backend.app.task.errors import PoisonValue
-from backend.app.task.utils.dispatch import publish, publish_many
+from backend.app.task.utils.dispatch import publish, publish_each, publish_many
 from tests.support.api import assert_error
 from tests.support.beat import QueueProbe
 
@@ -103,3 +103,20 @@ def test_every_python_send_raises_before_publishing(
 def test_delay_of_a_task_with_a_poison_task_id_is_refused(celery_app: Any, private_queue: str) -> None:
     with pytest.raises(PoisonValue, match='task_id contains the NUL character'):
         celery_app.send_task('task.ping', task_id='id\x00', queue=private_queue)
+
+
+def test_beat_publishing_leaves_out_a_call_that_can_never_be_sent_and_sends_the_others(
+    celery_app: Any, private_queue: str, queue_probe: QueueProbe, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given due slots of which one carries an integer beyond double range (jsonb keeps it, so SQL can put it there)
+    options = {'queue': private_queue}
+    calls = [
+        ('task.add', [1, 2], {}, {'task_id': 'slot-ok-1', **options}),
+        ('task.add', [10**400, 2], {}, {'task_id': 'slot-poison', **options}),
+        ('task.add', [3, 4], {}, {'task_id': 'slot-ok-2', **options}),
+    ]
+    # When beat publishes them
+    publish_each(celery_app, calls)
+    # Then the others are sent, and the one that never can be is named in the log instead of stopping beat
+    assert sorted(queue_probe.ids()) == ['slot-ok-1', 'slot-ok-2']
+    assert 'slot-poison' in caplog.text and 'beyond the double-precision range' in caplog.text
