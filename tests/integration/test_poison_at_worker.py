@@ -76,6 +76,23 @@ def test_a_poison_message_published_around_the_checks_fails_and_is_dead_lettered
     assert worker.alive()
 
 
+def test_a_message_whose_task_id_holds_a_nul_is_failed_and_dead_lettered_under_a_readable_id(
+    celery_app: Any, pool_worker: tuple[WorkerProcess, str], pg: psycopg.Connection
+) -> None:
+    worker, queue = pool_worker
+    task_id = f'poison-id-{uuid.uuid4().hex[:8]}'
+    body = f'[[1, 2], {{}}, {EMBED}]'.encode()
+    publish_raw(celery_app, queue, body, 'application/json', {'task': 'task.add', 'id': task_id + '\x00'})
+    # PostgreSQL cannot hold the NUL, so the rows carry it spelled out
+    row = wait_for(lambda: stored(pg, task_id + '\\x00'), timeout=30, what='the FAILURE row')
+    assert 'task_id contains the NUL character' in row['result']['exc_message'][0]
+    assert wait_for(lambda: dead_letter(pg, task_id + '\\x00'), timeout=30, what='the dead letter')['reason'] == (
+        'unstorable'
+    )
+    assert celery_app.send_task('task.add', args=[1, 2], queue=queue).get(timeout=60, interval=0.05) == 3
+    assert worker.alive()
+
+
 @pytest.mark.parametrize('kind', sorted(POISON_RESULTS))
 def test_a_result_that_cannot_be_stored_fails_the_task_instead_of_leaving_it_pending(
     celery_app: Any, pool_worker: tuple[WorkerProcess, str], pg: psycopg.Connection, kind: str

@@ -79,6 +79,7 @@ class TaskBase(Task):
         """Refuse, before the body runs, a message that cannot end well: a value the result store cannot take
         (published by code that bypassed our checks) or one redelivered past its limit. Raising here fails the
         task like its body would: a FAILURE row and a dead letter."""
+        check_storable(task_id, 'task_id')
         check_storable(args, 'args')
         check_storable(kwargs, 'kwargs')
         check_redelivery(self, self.policy.max_retries or 0)

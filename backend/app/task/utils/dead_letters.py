@@ -27,7 +27,7 @@ def as_json(value: Any) -> str | None:
 
 def as_text(value: str | None, limit: int) -> str | None:
     """At most `limit` characters, with NUL and lone surrogates (which PostgreSQL text refuses) spelled out."""
-    return None if value is None else storable_text(value[:limit])
+    return None if value is None else storable_text(value[:limit])[:limit]
 
 
 def short_traceback(exc: BaseException | None, fallback: str | None = None) -> str | None:
@@ -52,18 +52,18 @@ def record(
 ) -> int | None:
     """Insert (or update) the task's row; returns its id, or None after logging if PostgreSQL stays down."""
     params = {
-        'task_id': task_id,
-        'task_name': task_name,
+        'task_id': as_text(task_id, 155),
+        'task_name': as_text(task_name, 155),
         'args': as_json(args),
         'kwargs': as_json(kwargs),
-        'queue': queue,
+        'queue': as_text(queue, 155),
         'reason': reason,
         'exception_type': type(exc).__name__ if exc is not None else None,
         'exception_message': as_text(str(exc), 10_000) if exc is not None else None,
         'traceback': as_text(short_traceback(exc, traceback), 100_000),
         'body': as_text(body, MAX_BODY_CHARS),
         'retries': retries,
-        'worker': worker,
+        'worker': as_text(worker, 155),
     }
     for attempt in (1, 2):
         try:
