@@ -89,6 +89,8 @@ def test_every_python_send_raises_before_publishing(
         lambda: celery_app.send_task('task.add', kwargs={'x': value, 'y': 1}, queue=private_queue),
         lambda: add.apply_async((1, value), queue=private_queue),
         lambda: add.s(value, 1).set(queue=private_queue).delay(),
+        lambda: (add.s(1, 2).set(queue=private_queue) | add.si(value, 1)).delay(),
+        lambda: add.s(1, 2).set(queue=private_queue, link=add.si(1, value)).delay(),
         lambda: publish(celery_app, 'task.add', [value, 1], {}, queue=private_queue),
         lambda: publish_many(celery_app, 'task.add', [([1, 2], {}), ([value, 2], {})], queue=private_queue),
     ]

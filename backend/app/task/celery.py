@@ -39,7 +39,9 @@ class TaskApp(Celery):
         """
         check_storable(args, 'args')
         check_storable(kwargs, 'kwargs')
-        check_storable(options.get('task_id'), 'task_id')
+        # The signatures that travel inside the message (callbacks, the rest of a chain, a chord's body) too.
+        for name_ in ('task_id', 'link', 'link_error', 'chain', 'chord'):
+            check_storable(options.get(name_), name_)
         return super().send_task(name, args, kwargs, **options)
 
     @cached_property
