@@ -13,7 +13,9 @@ app = typer.Typer(no_args_is_help=True)
 
 TASK = typer.Option(None, '--task', help='Exact task name')
 REASON = typer.Option(
-    None, '--reason', help='retries_exhausted, non_retryable, time_limit, worker_lost, unknown_task or undecodable'
+    None,
+    '--reason',
+    help='retries_exhausted, non_retryable, time_limit, worker_lost, unknown_task, undecodable or unstorable',
 )
 EXCEPTION = typer.Option(None, '--exception', help='Exception class name, e.g. KeyError')
 AFTER = typer.Option(None, '--after', help='Failed at or after this ISO date-time')

@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from billiard.exceptions import WorkerLostError
 from celery.exceptions import TimeLimitExceeded
-from kombu import Exchange, Producer, Queue
+from kombu import Queue
 
 from backend.app.task.schema.dead_letter import DeadLetterFilter
 from backend.app.task.service import dead_letter_service
 from backend.database.db import async_session, dispose_async_engine
-from tests.support.reliability import INCLUDE, create_log_table, dead_letter, logged, runs_per_task
+from tests.support.reliability import INCLUDE, create_log_table, dead_letter, logged, publish_raw, runs_per_task
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess, start_worker
 
@@ -44,19 +44,6 @@ def dlq_worker(celery_app: Any, queue: str, test_run: Any) -> Iterator[WorkerPro
 @pytest.fixture
 def run() -> str:
     return uuid.uuid4().hex
-
-
-def _publish_raw(app: Any, queue: str, body: bytes, content_type: str, headers: dict[str, Any]) -> None:
-    with app.connection_for_write() as conn:
-        Producer(conn).publish(
-            body,
-            exchange=Exchange(''),
-            routing_key=queue,
-            content_type=content_type,
-            content_encoding='utf-8',
-            headers={'lang': 'py', 'argsrepr': '()', 'kwargsrepr': '{}', **headers},
-            declare=[app.amqp.queues[queue]],
-        )
 
 
 def test_retryable_failure_runs_again_after_a_doubling_backoff(
@@ -160,7 +147,7 @@ def test_undecodable_message_lands_in_the_store_and_the_worker_keeps_working(
     content_type: str,
 ) -> None:
     task_id = str(uuid.uuid4())
-    _publish_raw(celery_app, queue, body, content_type, {'task': 'reliability.flaky', 'id': task_id})
+    publish_raw(celery_app, queue, body, content_type, {'task': 'reliability.flaky', 'id': task_id})
     row = wait_for(lambda: dead_letter(pg, task_id), what='the undecodable message to be dead-lettered')
     assert (row['reason'], row['task_name'], row['args']) == ('undecodable', 'reliability.flaky', None)
     assert row['body'] and row['exception_type']

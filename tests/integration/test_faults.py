@@ -262,3 +262,36 @@ def test_beat_started_while_postgresql_is_down_waits_for_it(
     finally:
         beat.stop()
         probe.close()
+
+
+@pytest.mark.parametrize('pool', ['solo', 'threads', 'prefork'])
+def test_a_result_not_stored_through_a_long_postgresql_outage_is_run_again_not_left_pending(
+    celery_app: Any, make_worker: Any, private_postgres: PrivatePostgres, private_queue: str, pool: str
+) -> None:
+    # Given a worker whose result store is a private cluster
+    env = {'DATABASE_PORT': str(private_postgres.port), 'DATABASE_NAME': 'postgres'}
+    subprocess.run(
+        [sys.executable, '-m', 'backend.cli', 'db', 'upgrade'], env={**os.environ, **env}, check=True, timeout=120
+    )
+    worker = make_worker(queues=private_queue, pool=pool, concurrency=1, extra_env=env)
+    # When PostgreSQL is down for longer than the result backend's retries while a task runs
+    private_postgres.pause()
+    task_id = celery_app.send_task('task.add', args=[40, 2], queue=private_queue).id
+    wait_for(
+        lambda: 'its message goes back to the queue' in worker.log() or not worker.alive(),
+        timeout=120,
+        what='the worker to give up storing the state',
+    )
+    worker.assert_alive()
+    private_postgres.resume()
+    # Then the message was not dropped: the task ran again once PostgreSQL was back, and its result is stored
+
+    def stored() -> tuple[str, Any] | None:
+        with psycopg.connect(private_postgres.dsn, autocommit=True) as conn:
+            return conn.execute('SELECT status, result FROM task_result WHERE task_id = %s', [task_id]).fetchone()
+
+    assert wait_for(lambda: (row := stored()) and row[0] == 'SUCCESS' and row, timeout=120, what='the SUCCESS') == (
+        'SUCCESS',
+        42,
+    )
+    worker.assert_alive()

@@ -1,8 +1,10 @@
 """Helpers of the reliability tests: the log table the test tasks write, and reading it back."""
 
 from collections import Counter
+from typing import Any
 
 import psycopg
+from kombu import Exchange, Producer
 
 from tests.support.reliability_tasks import LOG_TABLE
 
@@ -32,3 +34,17 @@ def logged(conn: psycopg.Connection, run: str) -> list[tuple[str, str, int, floa
 def dead_letter(conn: psycopg.Connection, task_id: str) -> dict | None:
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return cur.execute('SELECT * FROM task_dead_letter WHERE task_id = %s', [task_id]).fetchone()
+
+
+def publish_raw(app: Any, queue: str, body: bytes, content_type: str, headers: dict[str, Any]) -> None:
+    """Publish a message as code that bypasses the framework would (no checks), declaring the queue as Celery does."""
+    with app.connection_for_write() as conn:
+        Producer(conn).publish(
+            body,
+            exchange=Exchange(''),
+            routing_key=queue,
+            content_type=content_type,
+            content_encoding='utf-8',
+            headers={'lang': 'py', 'argsrepr': '()', 'kwargsrepr': '{}', **headers},
+            declare=[app.amqp.queues[queue]],
+        )

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import psycopg
+from billiard.process import current_process
 from celery.exceptions import SoftTimeLimitExceeded
 
 from backend.app.task.tasks.base import task
@@ -115,3 +116,29 @@ def spawn_children(self: Any, run: str, queue: str) -> None:
 def note_priority(self: Any, run: str, how: str) -> None:
     """Notes the priority it was delivered with, as task code reads it."""
     note(run, self.request.id, f'{how} {self.request.delivery_info.get("priority")}')
+
+
+#: Results JSON writes but PostgreSQL `jsonb` cannot store (or a double cannot hold).
+POISON_RESULTS: dict[str, Any] = {
+    'nan': float('nan'),
+    'inf': [1, {'x': float('inf')}],
+    'nul': 'a\x00b',
+    'surrogate': '\ud800',
+    'huge': 10**400,
+}
+
+
+@task(name='reliability.returns')
+def returns(kind: str) -> Any:
+    """Returns the poison value named `kind`."""
+    return POISON_RESULTS[kind]
+
+
+@task(name='reliability.kill_worker', bind=True, retry_policy=RetryPolicy(max_retries=1, backoff_base=0.5))
+def kill_worker(self: Any, run: str) -> None:
+    """Kills the whole worker on every attempt (its main process: itself on solo and threads, the parent on prefork),
+    so no parent is left to notice; only the broker hands the message back."""
+    note(run, self.request.id, 'started')
+    main = os.getppid() if current_process().name != 'MainProcess' else os.getpid()
+    os.kill(main, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)

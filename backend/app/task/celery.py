@@ -24,6 +24,7 @@ from backend.app.task.utils.call_headers import mask_call_headers
 from backend.app.task.utils.discovery import load_task_modules
 from backend.app.task.utils.event_loop import stop_event_loop
 from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.queues import (
     inherit_parent_priority,
     invert_priority_for_redis,
@@ -40,7 +41,22 @@ BEAT_SCHEDULER = 'backend.app.task.utils.schedulers:DatabaseScheduler'
 
 
 class TaskApp(Celery):
-    """A Celery app that carries the hooks every `TaskBase` task runs."""
+    """A Celery app that carries the hooks every `TaskBase` task runs, and refuses calls it could not deliver."""
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Every send of this app passes here (`delay`, `apply_async`, signatures, retries, chord bodies).
+
+        A call carrying a value the broker or PostgreSQL cannot carry raises
+        `PoisonValue` before anything is published. (A `before_task_publish`
+        receiver cannot refuse a send: Celery logs a receiver's exception and
+        publishes anyway.)
+        """
+        check_storable(args, 'args')
+        check_storable(kwargs, 'kwargs')
+        # The signatures that travel inside the message (callbacks, the rest of a chain, a chord's body) too.
+        for name_ in ('task_id', 'link', 'link_error', 'chain', 'chord'):
+            check_storable(options.get(name_), name_)
+        return super().send_task(name, args, kwargs, **options)
 
     @cached_property
     def hooks(self) -> list[TaskHook]:

@@ -4,6 +4,8 @@ The API maps classes to status codes in one table (api/errors.py) and the CLI
 prints the message and exits 1.
 """
 
+from kombu.exceptions import EncodeError
+
 
 class TaskError(Exception):
     """The task framework could not do what was asked."""
@@ -66,3 +68,11 @@ class DeadLetterNotFound(TaskError):
 
 class DeadLetterNotRequeueable(TaskError):
     """The dead letter has no task name (its message could not be decoded), so it cannot be sent again."""
+
+
+class PoisonValue(TaskError, EncodeError):
+    """A value the broker or PostgreSQL cannot carry (NaN, infinity, NUL, a lone surrogate, …); nothing was sent.
+
+    Also kombu's `EncodeError`, so Celery's worker treats a task result or callback that cannot be stored or sent
+    like one JSON cannot encode: the task fails with it instead of staying PENDING.
+    """

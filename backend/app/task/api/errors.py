@@ -31,6 +31,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.InvalidTaskArguments: (422, None),
     errors.InvalidJSON: (422, None),
     errors.UndeclaredQueue: (422, None),
+    errors.PoisonValue: (422, None),
     errors.BrokerUnavailable: (503, None),
     errors.BrokerRefused: (503, None),
     errors.ServicesUnavailable: (503, None),

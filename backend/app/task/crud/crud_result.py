@@ -31,7 +31,15 @@ def delete_group(conn: Connection, group_id: str) -> None:
 
 
 def purge_expired_results(conn: Connection, expires_seconds: int) -> int:
+    conn.execute(query('purge_expired_deliveries'), {'expires': expires_seconds})
     return conn.execute(query('purge_expired_results'), {'expires': expires_seconds}).rowcount
+
+
+def count_delivery(conn: Connection, task_id: str) -> int:
+    """Count one more delivery of a redelivered message; how many there were in all."""
+    row = conn.execute(query('count_delivery'), {'task_id': task_id}).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def store_results(conn: Connection, params: list[dict[str, Any]]) -> None:

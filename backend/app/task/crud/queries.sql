@@ -198,3 +198,13 @@ ON CONFLICT (task_id) DO UPDATE SET
     failures = d.failures + 1,
     last_failed_at = now()
 RETURNING id
+
+-- name: count_delivery
+-- A redelivered task message is starting: count it (the first delivery, never counted, makes the first row 2).
+INSERT INTO task_delivery AS d (task_id, deliveries) VALUES (%(task_id)s, 2)
+ON CONFLICT (task_id) DO UPDATE SET deliveries = d.deliveries + 1
+RETURNING deliveries
+
+-- name: purge_expired_deliveries
+-- Forget delivery counts older than the result expiry.
+DELETE FROM task_delivery WHERE date_created < now() - make_interval(secs => %(expires)s)

@@ -3,6 +3,7 @@
 from backend.app.task.model.base import Base
 from backend.app.task.model.chord import TaskChord
 from backend.app.task.model.dead_letter import TaskDeadLetter
+from backend.app.task.model.delivery import TaskDelivery
 from backend.app.task.model.email_outbox import EmailOutbox
 from backend.app.task.model.feature_log import LoginLog, OperaLog
 from backend.app.task.model.result import TaskGroupResult, TaskResult
@@ -15,6 +16,7 @@ __all__ = [
     'OperaLog',
     'TaskChord',
     'TaskDeadLetter',
+    'TaskDelivery',
     'TaskGroupResult',
     'TaskResult',
     'TaskSchedule',

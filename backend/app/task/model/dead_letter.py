@@ -10,9 +10,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.app.task.model.base import Base
 
 #: How a task got here: its retries ran out, it raised an exception that never retries, it hit its hard
-#: time limit, its worker process died on every attempt, or the worker refused its message (no such task,
-#: or a body it cannot decode).
-DEAD_LETTER_REASONS = ('retries_exhausted', 'non_retryable', 'time_limit', 'worker_lost', 'unknown_task', 'undecodable')
+#: time limit, its worker process died on every attempt (or its message was delivered too often), the worker
+#: refused its message (no such task, or a body it cannot decode), or a value in it or in its result cannot be
+#: stored (NaN, NUL, a lone surrogate, …).
+DEAD_LETTER_REASONS = (
+    'retries_exhausted',
+    'non_retryable',
+    'time_limit',
+    'worker_lost',
+    'unknown_task',
+    'undecodable',
+    'unstorable',
+)
 
 
 class TaskDeadLetter(Base):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 DeadLetterReason = Literal[
-    'retries_exhausted', 'non_retryable', 'time_limit', 'worker_lost', 'unknown_task', 'undecodable'
+    'retries_exhausted', 'non_retryable', 'time_limit', 'worker_lost', 'unknown_task', 'undecodable', 'unstorable'
 ]
 
 

@@ -7,10 +7,11 @@ from typing import Any
 from celery import Celery, Task, states
 from pydantic import ValidationError
 
-from backend.app.task.errors import InvalidTaskArguments, TaskNotRegistered
+from backend.app.task.errors import InvalidTaskArguments, PoisonValue, TaskNotRegistered
 from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
 from backend.app.task.utils.dispatch import publish, publish_many
+from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import redact, redact_call
 from backend.app.task.utils.signature import parameter_names, task_signature
@@ -45,7 +46,9 @@ def describe(task: Task) -> GetTaskDetail:
 
 
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Refuse a call the task could not accept, naming the offending field; sends and schedules both pass here."""
+    """Refuse a call the task could not accept, or one the broker and PostgreSQL could not carry, naming the field."""
+    check_storable(args, 'args')
+    check_storable(kwargs, 'kwargs')
     try:
         task_signature(task).bind(*args, **kwargs)
     except TypeError as error:
@@ -81,8 +84,8 @@ def check_batch(
     for index, (args, kwargs) in enumerate(items):
         try:
             check_arguments(task, args, kwargs)
-        except InvalidTaskArguments as error:
-            raise InvalidTaskArguments(f'Item {index}: {error.message}') from None
+        except (InvalidTaskArguments, PoisonValue) as error:
+            raise type(error)(f'Item {index}: {error.message}') from None
     check_queue(app, options.queue)
 
 

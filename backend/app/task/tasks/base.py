@@ -18,8 +18,10 @@ from celery.exceptions import Retry
 from pydantic import BaseModel
 
 from backend.app.task.constants import TIME_START
+from backend.app.task.utils.deliveries import check_redelivery
 from backend.app.task.utils.event_loop import run_async
 from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.queues import PRIORITY_HEADER
 from backend.app.task.utils.retry import RetryPolicy
 from backend.app.task.utils.scrub import scrub_exception
@@ -80,6 +82,13 @@ class TaskBase(Task):
             ) from exc
 
     def before_start(self, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        """Refuse, before the body runs, a message that cannot end well: a value the result store cannot take
+        (published by code that bypassed our checks) or one redelivered past its limit. Raising here fails the
+        task like its body would: a FAILURE row and a dead letter."""
+        check_storable(task_id, 'task_id')
+        check_storable(args, 'args')
+        check_storable(kwargs, 'kwargs')
+        check_redelivery(self, self.policy.max_retries or 0)
         setattr(self.request, TIME_START, time.monotonic())
         for hook in self.hooks:
             self._safely(hook.on_start, self, task_id, args, kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from backend.app.task.crud import crud_dead_letter
+from backend.app.task.utils.json_safety import storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
 
 logger = logging.getLogger(__name__)
@@ -20,13 +21,13 @@ _connection = ThreadConnection()
 
 
 def as_json(value: Any) -> str | None:
-    """JSONB text; a value JSON cannot hold is kept as its repr, and NUL (which JSONB refuses) as the text \\u0000."""
-    return None if value is None else json.dumps(value, default=repr).replace('\\u0000', '\\\\u0000')
+    """JSONB text; a value JSON or JSONB cannot hold (an object, NaN, NUL, a lone surrogate) is kept as its repr."""
+    return None if value is None else json.dumps(storable_copy(value), default=repr)
 
 
 def as_text(value: str | None, limit: int) -> str | None:
-    """At most `limit` characters, with NUL (which PostgreSQL text refuses) spelled out."""
-    return None if value is None else value[:limit].replace('\x00', '\\x00')
+    """At most `limit` characters, with NUL and lone surrogates (which PostgreSQL text refuses) spelled out."""
+    return None if value is None else storable_text(value[:limit])[:limit]
 
 
 def short_traceback(exc: BaseException | None, fallback: str | None = None) -> str | None:
@@ -51,18 +52,18 @@ def record(
 ) -> int | None:
     """Insert (or update) the task's row; returns its id, or None after logging if PostgreSQL stays down."""
     params = {
-        'task_id': task_id,
-        'task_name': task_name,
+        'task_id': as_text(task_id, 155),
+        'task_name': as_text(task_name, 155),
         'args': as_json(args),
         'kwargs': as_json(kwargs),
-        'queue': queue,
+        'queue': as_text(queue, 155),
         'reason': reason,
         'exception_type': type(exc).__name__ if exc is not None else None,
         'exception_message': as_text(str(exc), 10_000) if exc is not None else None,
         'traceback': as_text(short_traceback(exc, traceback), 100_000),
         'body': as_text(body, MAX_BODY_CHARS),
         'retries': retries,
-        'worker': worker,
+        'worker': as_text(worker, 155),
     }
     for attempt in (1, 2):
         try:

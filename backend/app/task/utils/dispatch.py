@@ -1,5 +1,6 @@
 """The one place that publishes task messages, so a broker failure always becomes `BrokerUnavailable`."""
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from struct import pack
@@ -16,9 +17,12 @@ from kombu.exceptions import OperationalError
 from kombu.utils.json import dumps
 from kombu.utils.uuid import uuid
 
-from backend.app.task.errors import BrokerRefused, BrokerUnavailable
+from backend.app.task.errors import BrokerRefused, BrokerUnavailable, PoisonValue
 from backend.app.task.utils.call_headers import task_parameter_names
+from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.redact import call_reprs
+
+logger = logging.getLogger(__name__)
 
 #: Messages published between two waits for RabbitMQ's confirms (and per Redis pipeline).
 CONFIRM_WINDOW = 5000
@@ -65,9 +69,14 @@ def publish_many(
     per message; on Redis the pushes are pipelined. If the broker fails
     part-way, the error says how many calls it confirmed (the first ones, in
     order). `before_task_publish` is sent once for the batch, not per call.
+    A call carrying a value the broker or PostgreSQL cannot carry raises
+    `PoisonValue` before any is sent.
     """
     if not calls:
         return []
+    for index, (args, kwargs) in enumerate(calls):
+        check_storable(args, f'call {index}: args')
+        check_storable(kwargs, f'call {index}: kwargs')
     route = app.amqp.router.route(dict(options), name)
     queue, routing_key = route['queue'], route.get('routing_key') or route['queue'].routing_key
     template, properties, _, _ = app.amqp.as_task_v2(
@@ -229,10 +238,18 @@ def publish_each(app: Celery, calls: Sequence[tuple[str, list[Any], dict[str, An
     Used by beat, whose due slots carry ids of their own: calls of the same task
     and options go out together through `publish_many`. On a broker failure
     nothing is known to be sent: the caller sends the batch again later (with
-    the same task ids).
+    the same task ids). A call that can never be sent (a value the broker or
+    PostgreSQL cannot carry, e.g. edited into a schedule in SQL) is logged and
+    left out, so it neither stops the others nor comes back on every resend.
     """
     groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[tuple[list[Any], dict[str, Any], str]]] = {}
     for name, args, kwargs, options in calls:
+        try:
+            check_storable(args, 'args')
+            check_storable(kwargs, 'kwargs')
+        except PoisonValue as error:
+            logger.error('task %s (id %s) not sent: %s', name, options['task_id'], error.message)
+            continue
         shared = tuple(sorted((key, value) for key, value in options.items() if key != 'task_id'))
         groups.setdefault((name, shared), []).append((args, kwargs, options['task_id']))
     try:

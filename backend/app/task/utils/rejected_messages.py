@@ -3,7 +3,9 @@
 A message naming no registered task, or one whose body cannot be decoded (bad
 JSON, a refused content type such as pickle), never reaches a task, so no hook
 sees it. Celery acknowledges or rejects such a message so it cannot loop; this
-consumer records it first, and the worker goes on with the next message.
+consumer records it first, tells the batched acknowledgements it is settled
+(see `result_batch.settled_by_consumer`), and the worker goes on with the next
+message.
 """
 
 import logging
@@ -13,6 +15,7 @@ from celery.worker.consumer import Consumer
 from kombu.message import Message
 
 from backend.app.task.utils import dead_letters
+from backend.app.task.utils.result_batch import settled_by_consumer
 
 logger = logging.getLogger(__name__)
 
@@ -21,18 +24,22 @@ class DeadLetterConsumer(Consumer):
     def on_unknown_task(self, body: Any, message: Message, exc: BaseException) -> None:
         self._record(message, 'unknown_task', exc)
         super().on_unknown_task(body, message, exc)
+        settled_by_consumer(self.app, message)
 
     def on_invalid_task(self, body: Any, message: Message, exc: BaseException) -> None:
         self._record(message, 'undecodable', exc)
         super().on_invalid_task(body, message, exc)
+        settled_by_consumer(self.app, message)
 
     def on_unknown_message(self, body: Any, message: Message) -> None:
         self._record(message, 'undecodable', None)
         super().on_unknown_message(body, message)
+        settled_by_consumer(self.app, message)
 
     def on_decode_error(self, message: Message, exc: BaseException) -> None:
         self._record(message, 'undecodable', exc)
         super().on_decode_error(message, exc)
+        settled_by_consumer(self.app, message)
 
     def _record(self, message: Message, reason: str, exc: BaseException | None) -> None:
         try:

@@ -7,6 +7,7 @@ increment, so the body is sent exactly once even when header tasks finish at
 the same moment on different workers.
 """
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -16,11 +17,12 @@ import psycopg
 from celery import states
 from celery.backends.base import BaseBackend
 from celery.canvas import maybe_signature
-from celery.exceptions import BackendGetMetaError, ChordError
+from celery.exceptions import BackendGetMetaError, BackendStoreError, ChordError
 from celery.result import GroupResult, allow_join_result, result_from_tuple
 
 from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
+from backend.app.task.utils.json_safety import check_storable, storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
 from backend.app.task.utils.redact import redact_call
 from backend.app.task.utils.result_batch import ResultBatch
@@ -45,18 +47,44 @@ class PostgresBackend(BaseBackend):
     def on_backend_retryable_error(self, exc: Exception) -> None:
         self._connection.reset()
 
+    def store_result(
+        self, task_id: str, result: Any, state: str, traceback: str | None = None, request: Any = None, **kwargs: Any
+    ) -> Any:
+        if isinstance(result, BackendStoreError):
+            # The worker fails this task because its state could not be stored (PostgreSQL down through every
+            # retry): storing that fails as well, and a second error would escape Celery's tracer and stop a
+            # solo worker. Its message is requeued instead (`BatchedRequest.on_failure`).
+            return result
+        return super().store_result(task_id, result, state, traceback, request, **kwargs)
+
     def _store_result(
         self, task_id: str, result: Any, state: str, traceback: str | None = None, request: Any = None, **kwargs: Any
     ) -> Any:
+        if state == states.SUCCESS:
+            # Raised here, Celery's worker fails the task with this error (a FAILURE row) instead of leaving it PENDING.
+            check_storable(result, 'result')
         row = self.result_row(task_id, result, state, traceback, request)
         # A chord header's result must be committed before the chord counter sees it.
         if state == states.SUCCESS and not getattr(request, 'chord', None) and self.result_batch.add(row):
             return result
-        crud_result.store_results(self._connection.get(), [row])
+        self._write([row])
         return result
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> None:
-        self._ensure_retryable(lambda: crud_result.store_results(self._connection.get(), rows))
+        self._ensure_retryable(lambda: self._write(rows))
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        """Store rows; if PostgreSQL refuses a value in them (a message's arguments that arrived anyway, an
+        exception's text), store them again with those values replaced by their repr rather than lose the state."""
+        try:
+            crud_result.store_results(self._connection.get(), rows)
+        except (psycopg.DataError, UnicodeEncodeError) as error:
+            logger.error(
+                'task states of %s held values PostgreSQL refuses (%s); stored with their repr',
+                [row['task_id'] for row in rows][:10],
+                type(error).__name__,
+            )
+            crud_result.store_results(self._connection.get(), [storable_row(row) for row in rows])
 
     def result_row(self, task_id: str, result: Any, state: str, traceback: str | None, request: Any) -> dict[str, Any]:
         """The `store_results` query's parameters for one (already encoded) task state.
@@ -253,3 +281,20 @@ class PostgresBackend(BaseBackend):
 
     def _decode_optional(self, text: str | None) -> Any:
         return None if text is None else self.decode(text)
+
+
+#: Columns of a result row holding JSON text, and holding plain text.
+JSON_COLUMNS = ('result', 'children', 'args', 'kwargs')
+TEXT_COLUMNS = ('task_id', 'traceback', 'name', 'worker', 'queue')
+
+
+def storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with every value PostgreSQL refuses (NaN, NUL, a lone surrogate) replaced by its repr."""
+    fixed = dict(row)
+    for key in JSON_COLUMNS:
+        if row[key] is not None:
+            fixed[key] = json.dumps(storable_copy(json.loads(row[key])))
+    for key in TEXT_COLUMNS:
+        if row[key] is not None:
+            fixed[key] = storable_text(row[key])
+    return fixed

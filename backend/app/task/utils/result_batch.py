@@ -19,10 +19,14 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery.concurrency import get_implementation
 from celery.concurrency.solo import TaskPool as SoloPool
+from celery.exceptions import BackendStoreError
 from celery.worker.request import Request
+from celery.worker.state import task_ready
 from kombu.asynchronous import get_event_loop
+from kombu.message import Message
 
 from backend.app.task.utils.redis_acks import ack_many, is_redis
 
@@ -88,7 +92,7 @@ class ResultBatch:
             for requests in held.values():
                 for request in requests:
                     _reject_now(request, requeue=True)
-                    _ACKS.finished(request)
+                    _ACKS.finished(request.message)
             return
         _ACKS.acknowledge([request for requests in held.values() for request in requests])
 
@@ -109,11 +113,15 @@ class AckTracker:
         self._floor: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._finished: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
 
-    def finished(self, request: Request) -> None:
-        """A request was acknowledged or rejected on its own."""
-        channel, tag = request.message.channel, request.message.delivery_tag
+    def finished(self, message: Message) -> None:
+        """A message was acknowledged or rejected on its own."""
+        channel, tag = message.channel, message.delivery_tag
         if isinstance(tag, int) and channel is not None:
             self._finished.setdefault(channel, set()).add(tag)
+
+    def size(self) -> int:
+        """Delivery tags remembered above the floors: a few at most while batches flow, 0 once all are acked."""
+        return sum(len(tags) for tags in list(self._finished.values()))
 
     def acknowledge(self, requests: list[Request]) -> None:
         by_channel: dict[Any, list[Request]] = {}
@@ -179,7 +187,26 @@ class BatchedRequest(Request):
 
     Where batching is active its acks and rejects are written at once (not via
     the event loop's unordered ready set), so `AckTracker` knows their order.
+    A task whose outcome could not be stored at all (PostgreSQL unreachable
+    through all the backend's retries) has its message requeued, not
+    acknowledged: it runs again later instead of staying PENDING for good.
     """
+
+    def on_failure(self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        exc = exc_info.exception
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if not isinstance(exc, BackendStoreError):
+            super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+            return
+        logger.error(
+            'task %s[%s]: its state could not be stored (%s); its message goes back to the queue',
+            self.task_name,
+            self.id,
+            exc,
+        )
+        task_ready(self)
+        self.reject(requeue=True)
 
     def acknowledge(self) -> None:
         if self.acknowledged:
@@ -189,7 +216,7 @@ class BatchedRequest(Request):
             super().acknowledge()
         elif not batch.hold_ack(self):
             _ack_now(self)
-            _ACKS.finished(self)
+            _ACKS.finished(self.message)
 
     def reject(self, requeue: bool = False) -> None:
         if self.acknowledged:
@@ -199,7 +226,24 @@ class BatchedRequest(Request):
             super().reject(requeue=requeue)
         else:
             _reject_now(self, requeue)
-            _ACKS.finished(self)
+            _ACKS.finished(self.message)
+
+
+def settled_by_consumer(app: Any, message: Message) -> None:
+    """The consumer acknowledged or rejected `message` itself (refused: unknown task, undecodable body).
+
+    Where batching is active its delivery tag counts as finished, or the
+    `multiple` ack floor would stop below it for good: every later ack would go
+    one by one and the tags above it would pile up in memory.
+    """
+    batch = getattr(app.backend, 'result_batch', None)
+    if batch is not None and batch.active:
+        _ACKS.finished(message)
+
+
+def held_tags() -> int:
+    """Delivery tags this process remembers for its `multiple` acks (bounded; 0 when idle)."""
+    return _ACKS.size()
 
 
 def enable_in_solo_worker(sender: Any, **kwargs: Any) -> None:

@@ -5,19 +5,24 @@ from typing import Any
 from billiard.einfo import ExceptionInfo
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import BackendStoreError, SoftTimeLimitExceeded
 from celery.signals import task_failure
+from kombu.exceptions import EncodeError
 
 from backend.app.task.utils import dead_letters
+from backend.app.task.utils.deliveries import DeliveredTooOften
 from backend.app.task.utils.hooks.base import TaskHook
 
 
 def failure_reason(task: Task, exc: BaseException) -> str:
-    """`time_limit`, `worker_lost`, `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
+    """`time_limit`, `worker_lost` (also: redelivered too often), `unstorable` (a value in its call or result that
+    JSON or PostgreSQL cannot hold), `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
     if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
         return 'time_limit'
-    if isinstance(exc, WorkerLostError):
+    if isinstance(exc, WorkerLostError | DeliveredTooOften):
         return 'worker_lost'
+    if isinstance(exc, EncodeError):
+        return 'unstorable'
     policy = getattr(task, 'policy', None)
     return 'retries_exhausted' if policy is not None and policy.retries(exc) else 'non_retryable'
 
@@ -31,6 +36,8 @@ class DeadLetterHook(TaskHook):
     def on_failure(
         self, task: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any], einfo: ExceptionInfo
     ) -> None:
+        if isinstance(exc, BackendStoreError):
+            return  # not failed for good: its state could not be stored, so its message is requeued
         # On a hard time limit this runs in the worker's parent process, where `task.request` is empty.
         request = task.request
         dead_letters.record(
