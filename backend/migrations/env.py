@@ -1,12 +1,15 @@
-"""Alembic environment: the database URL comes from the settings, never from alembic.ini."""
+"""Alembic environment: the database URL comes from the settings, never from alembic.ini.
+
+Autogenerate compares the database with the core models and every feature's `tasks/<feature>/model.py`.
+"""
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from backend.app.task.model import Base
 from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
+from backend.database import features
 
-target_metadata = Base.metadata
+target_metadata = features.import_models()
 
 
 def run_migrations_offline() -> None:
