@@ -13,7 +13,7 @@ import backend
 from backend.core.conf import get_settings
 from backend.database import features, migrate
 
-INVOICE_MODEL = """
+MODEL = """
 from sqlalchemy import BigInteger, Numeric
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,13 +62,31 @@ def test_a_deleted_feature_leaves_no_trace_in_a_fresh_database(fresh_database: s
     assert not any(version.startswith('email') for version in versions)
 
 
+def test_deleting_a_migrated_feature_folder_says_how_to_remove_it_first(fresh_database: str, tree: Path) -> None:
+    assert fba(tree, 'db', 'upgrade').returncode == 0
+    shutil.rmtree(tree / 'backend/app/task/tasks/email')
+
+    done = fba(tree, 'db', 'upgrade')
+
+    assert done.returncode == 1
+    assert "Can't locate revision identified by 'email_0001'" in done.stderr
+    assert 'Was a feature folder deleted? Put it back, run `fba db downgrade NAME@base`, then delete it.' in done.stderr
+    assert 'Traceback' not in done.stderr
+
+
+def add_feature(tree: Path, name: str, table: str) -> Path:
+    """A feature folder with a model, as a user writes one."""
+    folder = tree / 'backend/app/task/tasks' / name
+    folder.mkdir()
+    (folder / '__init__.py').write_text('')
+    (folder / 'model.py').write_text(MODEL.replace('Invoice', name.title()).replace('invoice_demo', table))
+    return folder
+
+
 def test_revision_writes_a_new_features_table_into_its_folder_then_refuses_an_empty_one(
     fresh_database: str, tree: Path
 ) -> None:
-    invoices = tree / 'backend/app/task/tasks/invoices'
-    invoices.mkdir()
-    (invoices / '__init__.py').write_text('')
-    (invoices / 'model.py').write_text(INVOICE_MODEL)
+    invoices = add_feature(tree, 'invoices', 'invoice_demo')
     assert fba(tree, 'db', 'upgrade').returncode == 0
 
     written = fba(tree, 'db', 'revision', '-m', 'invoice table')
@@ -95,3 +113,26 @@ def test_revision_for_a_feature_folder_that_does_not_exist_names_those_that_do()
     refused = r'^No feature folder backend/app/task/tasks/nope/ \(features: '
     with pytest.raises(features.FeatureModelError, match=refused):
         migrate.revision('x', feature='nope')
+
+
+def test_changes_of_several_features_are_refused_together_and_written_one_feature_at_a_time(
+    fresh_database: str, tree: Path
+) -> None:
+    invoices = add_feature(tree, 'invoices', 'invoice_demo')
+    orders = add_feature(tree, 'orders', 'order_demo')
+    assert fba(tree, 'db', 'upgrade').returncode == 0
+
+    both = fba(tree, 'db', 'revision', '-m', 'both')
+    one = fba(tree, 'db', 'revision', '-m', 'invoice table', '--feature', 'invoices')
+    assert fba(tree, 'db', 'upgrade').returncode == 0
+    rest = fba(tree, 'db', 'revision', '-m', 'order table')
+
+    assert both.returncode == 1
+    assert 'span several owners (invoices: invoice_demo; orders: order_demo)' in both.stderr
+    assert one.returncode == 0, one.stderr
+    [invoice_migration] = (invoices / 'migrations').glob('*.py')
+    assert "'invoice_demo'" in invoice_migration.read_text()
+    assert "'order_demo'" not in invoice_migration.read_text()
+    assert rest.returncode == 0, rest.stderr
+    [order_migration] = (orders / 'migrations').glob('*.py')
+    assert "'order_demo'" in order_migration.read_text()
