@@ -25,6 +25,12 @@ from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 from backend.database import features
 
 CORE = 'core'
+HINTS = {
+    "Can't locate revision": (
+        'Was a feature folder deleted? Put it back, run `fba db downgrade NAME@base`, then delete it.'
+    ),
+    'Target database is not up to date': 'Run `fba db upgrade` first.',
+}
 
 
 class MigrationError(TaskError):
@@ -56,9 +62,15 @@ def create_database_if_missing() -> bool:
             conn.execute(sql.SQL('CREATE DATABASE {}').format(sql.Identifier(settings.DATABASE_NAME)))
             return True
     except psycopg.OperationalError as error:
-        where = f'{settings.DATABASE_HOST}:{settings.DATABASE_PORT}'
-        reason = str(error).strip().splitlines()[-1]
-        raise ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}') from None
+        raise unavailable(error) from None
+
+
+def unavailable(error: BaseException) -> ServicesUnavailable:
+    """One sentence naming the server that refused, with the driver's reason (its last line)."""
+    settings = get_settings()
+    where = f'{settings.DATABASE_HOST}:{settings.DATABASE_PORT}'
+    reason = str(error).strip().splitlines()[-1]
+    return ServicesUnavailable(f'PostgreSQL at {where} did not accept the connection: {reason}')
 
 
 def upgrade(revision: str = 'heads') -> None:
@@ -93,14 +105,12 @@ def revision(message: str, feature: str | None = None) -> Path:
 
 @contextmanager
 def _alembic_errors() -> Iterator[None]:
-    """Alembic's refusals become one sentence; a revision it cannot find usually means a feature folder was deleted."""
+    """Alembic's refusals become one sentence, with what to do for the two a newcomer meets."""
     try:
         yield
     except CommandError as error:
-        hint = ''
-        if "Can't locate revision" in str(error):
-            hint = ' Was a feature folder deleted? Put it back, run `fba db downgrade NAME@base`, then delete it.'
-        raise MigrationError(f'Alembic: {error}{hint}') from None
+        hints = [hint for cause, hint in HINTS.items() if cause in str(error)]
+        raise MigrationError(' '.join([f'Alembic: {error}', *hints])) from None
 
 
 class _Placement:
@@ -111,7 +121,7 @@ class _Placement:
         self.feature = feature
         self.refusal: str | None = None
 
-    def __call__(self, context: MigrationContext, revision: object, directives: list[ops.MigrationScript]) -> None:
+    def __call__(self, context: MigrationContext, target: object, directives: list[ops.MigrationScript]) -> None:
         script = directives[0]
         owners = features.table_owners()
         if self.feature:
@@ -139,7 +149,7 @@ class _Placement:
     def _place(self, script: ops.MigrationScript, owner: str) -> None:
         """Core changes extend the core chain; a feature's extend its branch, or start it (labelled with its name)."""
         location = core_versions() if owner == CORE else features.find(owner).migrations
-        heads = [rev for rev in self.scripts.get_revisions('heads') if rev and Path(rev.path).parent == location]
+        heads = [rev for rev in self.scripts.get_revisions('heads') if rev and Path(rev.path).parent.samefile(location)]
         script.version_path = str(location)
         script.head = heads[-1].revision if heads else 'base'
         script.branch_label = owner if not heads and owner != CORE else None

@@ -5,9 +5,10 @@ Autogenerate compares the database with the core models and every feature's `tas
 
 from alembic import context
 from sqlalchemy import create_engine, pool
+from sqlalchemy.exc import OperationalError
 
 from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
-from backend.database import features
+from backend.database import features, migrate
 
 target_metadata = features.import_models()
 
@@ -24,7 +25,11 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
         connect_args={'connect_timeout': DATABASE_CONNECT_TIMEOUT},
     )
-    with engine.connect() as connection:
+    try:
+        connection = engine.connect()
+    except OperationalError as error:
+        raise migrate.unavailable(error.orig or error) from None
+    with connection:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()

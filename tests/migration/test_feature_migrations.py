@@ -136,3 +136,9 @@ def test_changes_of_several_features_are_refused_together_and_written_one_featur
     assert rest.returncode == 0, rest.stderr
     [order_migration] = (orders / 'migrations').glob('*.py')
     assert "'order_demo'" in order_migration.read_text()
+
+
+def test_revision_on_a_database_behind_the_migrations_says_to_upgrade_first(fresh_database: str) -> None:
+    migrate.upgrade('0001')
+    with pytest.raises(migrate.MigrationError, match=r'not up to date\. Run `fba db upgrade` first\.$'):
+        migrate.revision('x')

@@ -59,3 +59,13 @@ def test_a_database_whose_feature_tables_came_from_the_old_foundation_upgrades(f
     engine.dispose()
     migrate.upgrade('heads')
     assert _diff() == []
+
+
+def test_downgrade_against_an_unreachable_server_says_so_in_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('DATABASE_PORT', '1')
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ServicesUnavailable, match=r'^PostgreSQL at 127\.0\.0\.1:1 did not accept the connection'):
+            migrate.downgrade('base')
+    finally:
+        get_settings.cache_clear()
