@@ -6,6 +6,9 @@ branches are independent: `heads` (the default target) applies them all.
 """
 
 import os
+import shutil
+import sys
+from argparse import Namespace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -41,8 +44,9 @@ def core_versions() -> Path:
     return Path(str(files('backend').joinpath('migrations'))) / 'versions'
 
 
-def alembic_config() -> Config:
-    config = Config()
+def alembic_config(quiet: bool = False) -> Config:
+    """`quiet`: without Alembic's own progress lines (`fba db revision` says what it wrote)."""
+    config = Config(cmd_opts=Namespace(quiet=quiet))
     config.set_main_option('script_location', str(core_versions().parent))
     config.set_main_option('path_separator', 'os')
     locations = [core_versions(), *features.version_locations()]
@@ -94,13 +98,24 @@ def revision(message: str, feature: str | None = None) -> Path:
     for candidate in features.features():
         if candidate.has_model:
             candidate.migrations.mkdir(exist_ok=True)
-    config = alembic_config()
+    config = alembic_config(quiet=True)
+    _format_with_ruff(config)
     placement = _Placement(ScriptDirectory.from_config(config), chosen)
     with _alembic_errors():
         written = command.revision(config, message=message, autogenerate=True, process_revision_directives=placement)
     if placement.refusal or not isinstance(written, Script):
         raise MigrationError(placement.refusal)
     return Path(written.path)
+
+
+def _format_with_ruff(config: Config) -> None:
+    """Written migrations pass the project's `ruff format --check` when ruff is installed (a dev install)."""
+    ruff = shutil.which('ruff', path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get('PATH', '')]))
+    if ruff:
+        config.set_section_option('post_write_hooks', 'hooks', 'ruff')
+        config.set_section_option('post_write_hooks', 'ruff.type', 'exec')
+        config.set_section_option('post_write_hooks', 'ruff.executable', ruff)
+        config.set_section_option('post_write_hooks', 'ruff.options', 'format --quiet REVISION_SCRIPT_FILENAME')
 
 
 @contextmanager

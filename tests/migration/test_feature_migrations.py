@@ -31,7 +31,9 @@ class Invoice(Base):
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the `backend` package: what `fba` imports when run from the copy's root."""
-    shutil.copytree(Path(backend.__file__).parent, tmp_path / 'backend', ignore=shutil.ignore_patterns('__pycache__'))
+    root = Path(backend.__file__).parent
+    shutil.copytree(root, tmp_path / 'backend', ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(root.parent / 'pyproject.toml', tmp_path)
     return tmp_path
 
 
@@ -93,11 +95,15 @@ def test_revision_writes_a_new_features_table_into_its_folder_then_refuses_an_em
 
     assert written.returncode == 0, written.stderr
     [migration] = (invoices / 'migrations').glob('*.py')
-    assert f'Wrote backend/app/task/tasks/invoices/migrations/{migration.name}' in written.stdout
+    assert written.stdout.splitlines()[-1] == (
+        f'Wrote backend/app/task/tasks/invoices/migrations/{migration.name}; review it, then run `fba db upgrade`.'
+    )
     source = migration.read_text()
     assert "'invoice_demo'" in source
     assert "branch_labels: str | Sequence[str] | None = ('invoices',)" in source
     assert 'task_email_outbox' not in source
+    ruff = Path(sys.executable).parent / 'ruff'
+    assert subprocess.run([ruff, 'format', '--check', migration], cwd=tree, capture_output=True).returncode == 0
     assert fba(tree, 'db', 'upgrade').returncode == 0
     assert 'invoice_demo' in tables_and_versions()[0]
 
