@@ -76,6 +76,19 @@ def test_deleting_a_migrated_feature_folder_says_how_to_remove_it_first(fresh_da
     assert 'Traceback' not in done.stderr
 
 
+def test_a_feature_model_that_fails_to_import_is_named_in_one_sentence(fresh_database: str, tree: Path) -> None:
+    broken = add_feature(tree, 'broken', 'broken_demo')
+    (broken / 'model.py').write_text('import not_a_module\n')
+
+    done = fba(tree, 'db', 'upgrade')
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        'Error: Feature model backend.app.task.tasks.broken.model failed to import: ModuleNotFoundError: '
+    )
+    assert 'Traceback' not in done.stderr
+
+
 def add_feature(tree: Path, name: str, table: str) -> Path:
     """A feature folder with a model, as a user writes one."""
     folder = tree / 'backend/app/task/tasks' / name
