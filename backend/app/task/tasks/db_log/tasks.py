@@ -1,7 +1,7 @@
 """Example drop-in: records operations and logins through the async engine, off the request path."""
 
-from backend.app.task.model.feature_log import LoginLog, OperaLog
 from backend.app.task.tasks.base import task
+from backend.app.task.tasks.db_log.model import LoginLog, OperaLog
 from backend.database.db import async_session
 
 

@@ -4,8 +4,8 @@ from string import Template
 
 from pydantic import BaseModel, Field
 
-from backend.app.task.model.email_outbox import EmailOutbox
 from backend.app.task.tasks.base import TaskBase, task
+from backend.app.task.tasks.email.model import EmailOutbox
 from backend.database.db import sync_session
 
 WELCOME = Template('Hello $name,\n\nwelcome aboard. Your account $email is ready.\n')
