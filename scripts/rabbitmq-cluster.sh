@@ -7,6 +7,8 @@
 #   scripts/rabbitmq-cluster.sh start    # start (or finish starting) and join the three nodes
 #   scripts/rabbitmq-cluster.sh status   # the cluster's running members, one line each
 #   scripts/rabbitmq-cluster.sh stop     # stop every node; nothing running is fine
+#   scripts/rabbitmq-cluster.sh ctl N ARGS...   # rabbitmqctl against node N (1-3), e.g. ctl 1 list_queues name leader
+#   scripts/rabbitmq-cluster.sh kill N   # SIGKILL node N, as a crash would (fail-over tests)
 #
 # Settings (environment): FBA_CLUSTER_DIR (default /tmp/fba-rabbitmq-cluster), FBA_CLUSTER_PORT
 # (first AMQP port, default 5681: nodes on 5681, 5682, 5683; distribution ports 20000 higher),
@@ -147,9 +149,13 @@ cmd_stop() {
   return 0
 }
 
+valid_node() { case "${1:-}" in 1 | 2 | 3) ;; *) die "name a node: 1, 2 or 3." ;; esac; }
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) die "usage: $0 start|stop|status" ;;
+  ctl) valid_node "${2:-}"; n=$2; shift 2; ctl "$n" "$@" ;;
+  kill) valid_node "${2:-}"; node_alive "$2" || die "node $(node_name "$2") is not running."; kill -9 "$(node_pid "$2")" ;;
+  *) die "usage: $0 start|stop|status|ctl N ARGS...|kill N" ;;
 esac

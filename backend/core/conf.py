@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     TASK_RETRY_JITTER: bool = True
     TASK_QUEUES: list[QueueSpec] = Field(default_factory=default_queues, min_length=1)
     TASK_ROUTES: dict[str, str] = Field(default_factory=dict)
+    # RabbitMQ cluster: replicated quorum queues (no priorities) instead of classic ones
+    TASK_QUEUE_TYPE: Literal['classic', 'quorum'] = 'classic'
+    TASK_QUEUE_DELIVERY_LIMIT: Annotated[int, Field(ge=2, le=1000)] = 20
 
     # Worker hot path (TASK_* so Celery's CLI does not read them as worker options)
     TASK_TRACK_STARTED: bool = True
@@ -125,6 +128,13 @@ class Settings(BaseSettings):
         # `celery -A … worker` reads CELERY_BROKER as its own --broker option and copies
         # it into CELERY_BROKER_URL; a bare kind (or blank) there is not a URL override.
         return None if value in ('', *BROKER_KINDS) else value
+
+    @field_validator('CELERY_RABBITMQ_HOST')
+    @classmethod
+    def _some_host(cls, value: str) -> str:
+        if not any(part.strip() for part in value.split(',')):
+            raise ValueError("needs a host, or several comma-separated: 'node1,node2:5673'")
+        return value
 
     @field_validator('FLOWER_BASIC_AUTH', mode='before')
     @classmethod
@@ -188,7 +198,14 @@ class Settings(BaseSettings):
         user = quote(self.CELERY_RABBITMQ_USERNAME, safe='')
         password = quote(self.CELERY_RABBITMQ_PASSWORD.get_secret_value(), safe='')
         vhost = quote(self.CELERY_RABBITMQ_VHOST, safe='')
-        return f'amqp://{user}:{password}@{self.CELERY_RABBITMQ_HOST}:{self.CELERY_RABBITMQ_PORT}/{vhost}'
+        # Several hosts (a cluster): Celery's fail-over list, one URL per node, tried in turn.
+        return ';'.join(f'amqp://{user}:{password}@{host}/{vhost}' for host in self.rabbitmq_hosts)
+
+    @property
+    def rabbitmq_hosts(self) -> list[str]:
+        """`host:port` of each node in CELERY_RABBITMQ_HOST (comma-separated; a bare host: CELERY_RABBITMQ_PORT)."""
+        hosts = [part.strip() for part in self.CELERY_RABBITMQ_HOST.split(',') if part.strip()]
+        return [host if ':' in host else f'{host}:{self.CELERY_RABBITMQ_PORT}' for host in hosts]
 
     def database_url(self, driver: Literal['asyncpg', 'psycopg']) -> str:
         """SQLAlchemy URL: asyncpg for the API side, psycopg 3 for workers and beat."""

@@ -18,6 +18,7 @@ from celery.exceptions import Retry
 from pydantic import BaseModel
 
 from backend.app.task.constants import TIME_START
+from backend.app.task.utils import delivery_limit
 from backend.app.task.utils.event_loop import run_async
 from backend.app.task.utils.hooks.base import TaskHook
 from backend.app.task.utils.queues import PRIORITY_HEADER
@@ -57,6 +58,8 @@ class TaskBase(Task):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the body; a retryable exception schedules the next attempt after the policy's backoff."""
+        if not self.request.called_directly:
+            delivery_limit.check(self.request)
         try:
             return super().__call__(*args, **kwargs)
         except Retry:

@@ -9,26 +9,40 @@ itself (`x-max-priority`); Redis keeps one list per priority step and reads
 them lowest number first, so `invert_priority_for_redis` turns the number
 around when a message is published. The caller's number travels in the
 `fba_priority` header so a retry keeps it instead of turning it around twice.
+
+With `TASK_QUEUE_TYPE=quorum` (a RabbitMQ cluster) the queues are quorum
+queues: replicated, with a delivery limit, on topic exchanges so that Celery's
+native delayed delivery can route countdown/ETA messages back to them. Quorum
+queues have no priorities, so `max_priority` is not used there: urgent work
+goes to its own queue (`critical`) served by its own worker pool.
 """
 
 from typing import Any
 
 from kombu import Exchange, Queue
 
-from backend.core.conf import Settings
+from backend.core.conf import QueueSpec, Settings
 
 MAX_PRIORITY = 9
 PRIORITY_HEADER = 'fba_priority'
 
 
+def queue_arguments(settings: Settings, spec: QueueSpec) -> dict[str, Any] | None:
+    if settings.TASK_QUEUE_TYPE == 'quorum':
+        return {'x-queue-type': 'quorum', 'x-delivery-limit': settings.TASK_QUEUE_DELIVERY_LIMIT}
+    return {'x-max-priority': spec.max_priority} if spec.max_priority else None
+
+
 def task_queues(settings: Settings) -> list[Queue]:
+    # Native delayed delivery re-publishes through the queue's exchange with a prefixed routing key: topic only.
+    exchange_type = 'topic' if settings.TASK_QUEUE_TYPE == 'quorum' else 'direct'
     queues = []
     for spec in settings.TASK_QUEUES:
-        arguments = {'x-max-priority': spec.max_priority} if spec.max_priority else None
+        arguments = queue_arguments(settings, spec)
         queues.append(
             Queue(
                 spec.name,
-                Exchange(spec.name, type='direct', durable=True, delivery_mode='persistent'),
+                Exchange(spec.name, type=exchange_type, durable=True, delivery_mode='persistent'),
                 routing_key=spec.routing_key or spec.name,
                 durable=True,
                 queue_arguments=arguments,
@@ -38,14 +52,34 @@ def task_queues(settings: Settings) -> list[Queue]:
 
 
 def queue_config(settings: Settings) -> dict[str, Any]:
+    if settings.TASK_QUEUE_TYPE == 'quorum':
+        return {**_common_queue_config(settings), **quorum_queue_config()}
+    return {
+        **_common_queue_config(settings),
+        # Queues created on demand (a worker's -Q, a task's queue=) get priorities too.
+        'task_queue_max_priority': MAX_PRIORITY,
+    }
+
+
+def quorum_queue_config() -> dict[str, Any]:
+    """Celery's own quorum support: queues made on demand are quorum ones, countdown/ETA by native delayed delivery."""
+    return {
+        'task_create_missing_queue_type': 'quorum',
+        'task_create_missing_queue_exchange_type': 'topic',
+        'task_default_queue_type': 'quorum',
+        'task_default_exchange_type': 'topic',
+        'broker_native_delayed_delivery_queue_type': 'quorum',
+        'worker_detect_quorum_queues': True,
+    }
+
+
+def _common_queue_config(settings: Settings) -> dict[str, Any]:
     return {
         'task_queues': task_queues(settings),
         'task_routes': dict(settings.TASK_ROUTES),
         'task_default_queue': 'default',
         'task_default_delivery_mode': 'persistent',
-        # Queues created on demand (a worker's -Q, a task's queue=) get priorities too.
         'task_create_missing_queues': True,
-        'task_queue_max_priority': MAX_PRIORITY,
         'task_default_priority': 0,
         'task_inherit_parent_priority': True,
     }

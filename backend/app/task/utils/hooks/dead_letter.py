@@ -9,14 +9,16 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_failure
 
 from backend.app.task.utils import dead_letters
+from backend.app.task.utils.delivery_limit import DeliveryLimitReached
 from backend.app.task.utils.hooks.base import TaskHook
 
 
 def failure_reason(task: Task, exc: BaseException) -> str:
-    """`time_limit`, `worker_lost`, `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
+    """`time_limit`, `worker_lost` (also past a quorum queue's delivery limit), `retries_exhausted` (the policy
+    retries this exception) or `non_retryable`."""
     if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
         return 'time_limit'
-    if isinstance(exc, WorkerLostError):
+    if isinstance(exc, WorkerLostError | DeliveryLimitReached):
         return 'worker_lost'
     policy = getattr(task, 'policy', None)
     return 'retries_exhausted' if policy is not None and policy.retries(exc) else 'non_retryable'
