@@ -9,8 +9,9 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
+from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     DATABASE_PASSWORD: SecretStr = SecretStr('')
     DATABASE_NAME: str = 'fba'
     DATABASE_POOL_SIZE: PositiveInt = 10
+    # PgBouncer in transaction pooling in front of PostgreSQL: no prepared statements, no session state;
+    # beat's LISTEN connection goes to DATABASE_DIRECT_HOST/PORT (PostgreSQL itself), or beat polls.
+    DATABASE_PGBOUNCER: bool = False
+    DATABASE_DIRECT_HOST: str = ''
+    DATABASE_DIRECT_PORT: Annotated[int, Field(ge=0, le=65535)] = 0
 
     # Broker
     CELERY_BROKER: Literal['rabbitmq', 'redis'] = 'rabbitmq'
@@ -216,11 +222,40 @@ class Settings(BaseSettings):
         """Plain libpq DSN, for the raw psycopg connections of the result backend and beat."""
         return f'postgresql://{self._database_authority()}'
 
-    def _database_authority(self) -> str:
+    @property
+    def database_listen_dsn(self) -> str | None:
+        """Where beat can LISTEN: PostgreSQL itself. None behind PgBouncer without a direct address (beat polls),
+        since a pooled server connection changes hands between transactions and its notifications get lost."""
+        if self.DATABASE_PGBOUNCER and not (self.DATABASE_DIRECT_HOST or self.DATABASE_DIRECT_PORT):
+            return None
+        host = self.DATABASE_DIRECT_HOST or self.DATABASE_HOST
+        return f'postgresql://{self._database_authority(host, self.DATABASE_DIRECT_PORT or self.DATABASE_PORT)}'
+
+    @property
+    def raw_prepare_threshold(self) -> int | None:
+        """psycopg's `prepare_threshold` for the raw hot-path connections: every statement prepared (0), or none
+        behind PgBouncer, whose next transaction may run on a server connection that never saw the PREPARE."""
+        return None if self.DATABASE_PGBOUNCER else 0
+
+    def database_connect_args(self, driver: Literal['asyncpg', 'psycopg']) -> dict[str, Any]:
+        """Driver options of the SQLAlchemy engines: behind PgBouncer, no statement survives its transaction."""
+        if not self.DATABASE_PGBOUNCER:
+            return {}
+        if driver == 'psycopg':
+            return {'prepare_threshold': None}
+        # asyncpg always prepares; unique names keep two clients' statements apart on one server connection.
+        return {
+            'statement_cache_size': 0,
+            'prepared_statement_cache_size': 0,
+            'prepared_statement_name_func': lambda: f'__asyncpg_{uuid4()}__',
+        }
+
+    def _database_authority(self, host: str | None = None, port: int | None = None) -> str:
         user = quote(self.DATABASE_USER, safe='')
         password = self.DATABASE_PASSWORD.get_secret_value()
         auth = f'{user}:{quote(password, safe="")}' if password else user
-        return f'{auth}@{self.DATABASE_HOST}:{self.DATABASE_PORT}/{quote(self.DATABASE_NAME, safe="")}'
+        host, port = host or self.DATABASE_HOST, port or self.DATABASE_PORT
+        return f'{auth}@{host}:{port}/{quote(self.DATABASE_NAME, safe="")}'
 
 
 def describe_errors(error: ValidationError) -> str:

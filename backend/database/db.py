@@ -27,7 +27,10 @@ def async_engine() -> AsyncEngine:
     if engine is None:
         settings = get_settings()
         engine = create_async_engine(
-            settings.database_url('asyncpg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True
+            settings.database_url('asyncpg'),
+            pool_size=settings.DATABASE_POOL_SIZE,
+            pool_pre_ping=True,
+            connect_args=settings.database_connect_args('asyncpg'),
         )
         _async_engines[loop] = engine
     return engine
@@ -53,7 +56,10 @@ def sync_engine() -> Engine:
     if _sync_engine is None or _sync_engine[0] != os.getpid():
         settings = get_settings()
         engine = create_engine(
-            settings.database_url('psycopg'), pool_size=settings.DATABASE_POOL_SIZE, pool_pre_ping=True
+            settings.database_url('psycopg'),
+            pool_size=settings.DATABASE_POOL_SIZE,
+            pool_pre_ping=True,
+            connect_args=settings.database_connect_args('psycopg'),
         )
         _sync_engine = (os.getpid(), engine)
     return _sync_engine[1]

@@ -15,14 +15,17 @@ from backend.core.conf import get_settings
 
 
 class ThreadConnection(threading.local):
-    """Autocommit connection with every statement prepared server-side."""
+    """Autocommit connection with every statement prepared server-side (none behind PgBouncer)."""
 
     conn: psycopg.Connection | None = None
     pid: int = 0
 
     def get(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.pid != os.getpid():
-            self.conn = psycopg.connect(get_settings().database_dsn, autocommit=True, prepare_threshold=0)
+            settings = get_settings()
+            self.conn = psycopg.connect(
+                settings.database_dsn, autocommit=True, prepare_threshold=settings.raw_prepare_threshold
+            )
             self.pid = os.getpid()
         return self.conn
 

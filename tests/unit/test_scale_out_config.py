@@ -1,4 +1,4 @@
-"""TASK_QUEUE_TYPE=quorum and a list of RabbitMQ nodes, as settings turn them into Celery's configuration."""
+"""Scaling-out settings: quorum queues, a list of RabbitMQ nodes, PgBouncer, as they reach Celery and the drivers."""
 
 import pytest
 
@@ -46,3 +46,20 @@ def test_bad_queue_settings_are_named(monkeypatch: pytest.MonkeyPatch, value: st
     with pytest.raises(SettingsError, match=f'{name}=') as raised:
         load_settings()
     assert expected in str(raised.value)
+
+
+def test_behind_pgbouncer_no_statement_is_prepared_and_beat_listens_on_postgresql_itself() -> None:
+    direct = Settings(DATABASE_PORT=6432, DATABASE_PGBOUNCER=True, DATABASE_DIRECT_PORT=5432)  # type: ignore[arg-type]
+    assert direct.raw_prepare_threshold is None
+    assert direct.database_connect_args('psycopg') == {'prepare_threshold': None}
+    assert direct.database_connect_args('asyncpg')['statement_cache_size'] == 0
+    assert direct.database_listen_dsn == direct.database_dsn.replace(':6432/', ':5432/')
+    assert ':6432/' in direct.database_dsn
+
+
+def test_behind_pgbouncer_without_a_direct_address_beat_polls() -> None:
+    assert Settings(DATABASE_PGBOUNCER=True).database_listen_dsn is None  # type: ignore[arg-type]
+    plain = Settings()
+    assert plain.database_listen_dsn == plain.database_dsn
+    assert plain.raw_prepare_threshold == 0
+    assert plain.database_connect_args('asyncpg') == {}
