@@ -178,6 +178,12 @@ class Settings(BaseSettings):
             raise ValueError(f'TASK_ROUTES sends to queues missing from TASK_QUEUES: {", ".join(unknown)}')
         return self
 
+    @model_validator(mode='after')
+    def _quorum_needs_rabbitmq(self) -> 'Settings':
+        if self.TASK_QUEUE_TYPE == 'quorum' and self.CELERY_BROKER != 'rabbitmq':
+            raise ValueError('TASK_QUEUE_TYPE=quorum needs CELERY_BROKER=rabbitmq (quorum queues are RabbitMQ queues)')
+        return self
+
     @property
     def retry_on_names(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.TASK_RETRY_ON.split(',') if name.strip())

@@ -63,3 +63,10 @@ def test_behind_pgbouncer_without_a_direct_address_beat_polls() -> None:
     assert plain.database_listen_dsn == plain.database_dsn
     assert plain.raw_prepare_threshold == 0
     assert plain.database_connect_args('asyncpg') == {}
+
+
+def test_quorum_queues_on_redis_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('CELERY_BROKER', 'redis')
+    monkeypatch.setenv('TASK_QUEUE_TYPE', 'quorum')
+    with pytest.raises(SettingsError, match='TASK_QUEUE_TYPE=quorum needs CELERY_BROKER=rabbitmq'):
+        load_settings()

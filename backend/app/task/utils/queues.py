@@ -19,12 +19,16 @@ goes to its own queue (`critical`) served by its own worker pool.
 
 from typing import Any
 
+from celery.utils.quorum_queues import detect_quorum_queues
 from kombu import Exchange, Queue
+from kombu.transport.native_delayed_delivery import calculate_routing_key
 
 from backend.core.conf import QueueSpec, Settings
 
 MAX_PRIORITY = 9
 PRIORITY_HEADER = 'fba_priority'
+#: The first of the broker's delay levels (2**27 s), where Celery's native delayed delivery publishes.
+NATIVE_DELAY_EXCHANGE = 'celery_delayed_27'
 
 
 def queue_arguments(settings: Settings, spec: QueueSpec) -> dict[str, Any] | None:
@@ -83,6 +87,17 @@ def _common_queue_config(settings: Settings) -> dict[str, Any]:
         'task_default_priority': 0,
         'task_inherit_parent_priority': True,
     }
+
+
+def native_delay_route(app: Any, exchange: str, routing_key: str, countdown: float) -> tuple[str, str]:
+    """Exchange and routing key of a delayed message, as Celery's `send_task` picks them on quorum queues.
+
+    The message waits in the broker's `celery_delayed_*` queues and reaches `exchange` when due, instead of
+    sitting in a worker's memory (which quorum queues cannot make room for: their prefetch is fixed).
+    """
+    if countdown < 1 or not detect_quorum_queues(app, 'amqp')[0]:
+        return exchange, routing_key
+    return NATIVE_DELAY_EXCHANGE, calculate_routing_key(int(countdown), routing_key)
 
 
 def redis_priority_options() -> dict[str, Any]:
