@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from struct import pack
 from typing import Any
 
@@ -10,7 +11,6 @@ from amqp.exceptions import ChannelError, MessageNacked
 from amqp.serialization import dumps as amqp_dumps
 from celery import Celery
 from celery.signals import before_task_publish
-from celery.utils.iso8601 import parse_iso8601 as isoparse
 from celery.utils.time import maybe_make_aware
 from kombu.common import maybe_declare
 from kombu.entity import maybe_delivery_mode
@@ -78,7 +78,7 @@ def publish_many(
     )
     exchange = queue.exchange.name
     if template.get('eta') and connection_is_amqp(app):
-        delay = (maybe_make_aware(isoparse(template['eta'])) - app.now()).total_seconds()
+        delay = (maybe_make_aware(datetime.fromisoformat(template['eta'])) - app.now()).total_seconds()
         exchange, routing_key = native_delay_route(app, exchange, routing_key, delay)
     properties = {**properties, 'priority': options.get('priority')}
     # The publish signal's receivers (e.g. Redis priority inversion) see the batch once: its calls share all of it.

@@ -17,6 +17,7 @@ queues have no priorities, so `max_priority` is not used there: urgent work
 goes to its own queue (`critical`) served by its own worker pool.
 """
 
+import math
 from typing import Any
 
 from celery.utils.quorum_queues import detect_quorum_queues
@@ -56,13 +57,21 @@ def task_queues(settings: Settings) -> list[Queue]:
 
 
 def queue_config(settings: Settings) -> dict[str, Any]:
-    if settings.TASK_QUEUE_TYPE == 'quorum':
-        return {**_common_queue_config(settings), **quorum_queue_config()}
-    return {
-        **_common_queue_config(settings),
+    config = {
+        'task_queues': task_queues(settings),
+        'task_routes': dict(settings.TASK_ROUTES),
+        'task_default_queue': 'default',
+        'task_default_delivery_mode': 'persistent',
         # Queues created on demand (a worker's -Q, a task's queue=) get priorities too.
+        'task_create_missing_queues': True,
         'task_queue_max_priority': MAX_PRIORITY,
+        'task_default_priority': 0,
+        'task_inherit_parent_priority': True,
     }
+    if settings.TASK_QUEUE_TYPE == 'quorum':
+        del config['task_queue_max_priority']  # quorum queues refuse x-max-priority
+        config.update(quorum_queue_config())
+    return config
 
 
 def quorum_queue_config() -> dict[str, Any]:
@@ -77,27 +86,16 @@ def quorum_queue_config() -> dict[str, Any]:
     }
 
 
-def _common_queue_config(settings: Settings) -> dict[str, Any]:
-    return {
-        'task_queues': task_queues(settings),
-        'task_routes': dict(settings.TASK_ROUTES),
-        'task_default_queue': 'default',
-        'task_default_delivery_mode': 'persistent',
-        'task_create_missing_queues': True,
-        'task_default_priority': 0,
-        'task_inherit_parent_priority': True,
-    }
-
-
 def native_delay_route(app: Any, exchange: str, routing_key: str, countdown: float) -> tuple[str, str]:
     """Exchange and routing key of a delayed message, as Celery's `send_task` picks them on quorum queues.
 
     The message waits in the broker's `celery_delayed_*` queues and reaches `exchange` when due, instead of
     sitting in a worker's memory (which quorum queues cannot make room for: their prefetch is fixed).
     """
-    if countdown < 1 or not detect_quorum_queues(app, 'amqp')[0]:
+    if countdown <= 0 or not detect_quorum_queues(app, 'amqp')[0]:
         return exchange, routing_key
-    return NATIVE_DELAY_EXCHANGE, calculate_routing_key(int(countdown), routing_key)
+    # Whole seconds, rounded up: the message reaches the worker at its ETA, never before.
+    return NATIVE_DELAY_EXCHANGE, calculate_routing_key(math.ceil(countdown), routing_key)
 
 
 def redis_priority_options() -> dict[str, Any]:
