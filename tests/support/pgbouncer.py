@@ -20,7 +20,10 @@ def ensure_installed() -> str:
     """The pgbouncer binary, installed with apt-get when missing and we are root."""
     found = shutil.which('pgbouncer') or ('/usr/sbin/pgbouncer' if Path('/usr/sbin/pgbouncer').exists() else None)
     if found is None and os.geteuid() == 0:
-        subprocess.run(['apt-get', 'install', '-y', '-qq', 'pgbouncer'], check=True, capture_output=True, timeout=300)
+        install = ['apt-get', 'install', '-y', '-qq', 'pgbouncer']
+        if subprocess.run(install, capture_output=True, timeout=300).returncode != 0:
+            subprocess.run(['apt-get', 'update', '-qq'], capture_output=True, timeout=300)  # no package lists yet
+            subprocess.run(install, check=True, capture_output=True, timeout=300)
         found = shutil.which('pgbouncer') or '/usr/sbin/pgbouncer'
     if found is None:
         raise RuntimeError('pgbouncer is not installed; run: apt-get install -y pgbouncer')
