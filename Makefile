@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench services clean
+.PHONY: run test test-cluster lint bench services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP) services
 	CELERY_BROKER=rabbitmq $(BIN)/pytest
 	CELERY_BROKER=redis $(BIN)/pytest -m broker
 endif
+
+## The RabbitMQ-cluster tests (quorum queues, fail-over): starts three local nodes, runs them, stops the nodes.
+test-cluster: $(STAMP) services
+	./scripts/rabbitmq-cluster.sh start
+	CELERY_BROKER=rabbitmq $(BIN)/pytest -m cluster -s; status=$$?; ./scripts/rabbitmq-cluster.sh stop; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check backend tests bench

@@ -27,8 +27,9 @@ Check = Callable[[Settings, float], str]
 def check_broker(settings: Settings, timeout: float) -> str:
     from kombu import Connection
 
-    with Connection(settings.broker_url, connect_timeout=timeout) as conn:
-        conn.ensure_connection(max_retries=1, timeout=timeout)
+    urls = settings.broker_url.split(';')  # a cluster's nodes: the check passes when any one answers
+    with Connection(urls, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=len(urls), interval_start=0, interval_step=0, timeout=timeout)
     return f'{settings.CELERY_BROKER} accepts connections'
 
 

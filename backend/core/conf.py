@@ -9,8 +9,9 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
+from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     DATABASE_PASSWORD: SecretStr = SecretStr('')
     DATABASE_NAME: str = 'fba'
     DATABASE_POOL_SIZE: PositiveInt = 10
+    # PgBouncer in transaction pooling in front of PostgreSQL: no prepared statements, no session state;
+    # beat's LISTEN connection goes to DATABASE_DIRECT_HOST/PORT (PostgreSQL itself), or beat polls.
+    DATABASE_PGBOUNCER: bool = False
+    DATABASE_DIRECT_HOST: str = ''
+    DATABASE_DIRECT_PORT: Annotated[int, Field(ge=0, le=65535)] = 0
 
     # Broker
     CELERY_BROKER: Literal['rabbitmq', 'redis'] = 'rabbitmq'
@@ -93,6 +99,9 @@ class Settings(BaseSettings):
     TASK_RETRY_JITTER: bool = True
     TASK_QUEUES: list[QueueSpec] = Field(default_factory=default_queues, min_length=1)
     TASK_ROUTES: dict[str, str] = Field(default_factory=dict)
+    # RabbitMQ cluster: replicated quorum queues (no priorities) instead of classic ones
+    TASK_QUEUE_TYPE: Literal['classic', 'quorum'] = 'classic'
+    TASK_QUEUE_DELIVERY_LIMIT: Annotated[int, Field(ge=2, le=1000)] = 20
 
     # Worker hot path (TASK_* so Celery's CLI does not read them as worker options)
     TASK_TRACK_STARTED: bool = True
@@ -128,6 +137,13 @@ class Settings(BaseSettings):
         # `celery -A … worker` reads CELERY_BROKER as its own --broker option and copies
         # it into CELERY_BROKER_URL; a bare kind (or blank) there is not a URL override.
         return None if value in ('', *BROKER_KINDS) else value
+
+    @field_validator('CELERY_RABBITMQ_HOST')
+    @classmethod
+    def _some_host(cls, value: str) -> str:
+        if not any(part.strip() for part in value.split(',')):
+            raise ValueError("needs a host, or several comma-separated: 'node1,node2:5673'")
+        return value
 
     @field_validator('FLOWER_BASIC_AUTH', mode='before')
     @classmethod
@@ -165,6 +181,12 @@ class Settings(BaseSettings):
             raise ValueError(f'TASK_ROUTES sends to queues missing from TASK_QUEUES: {", ".join(unknown)}')
         return self
 
+    @model_validator(mode='after')
+    def _quorum_needs_rabbitmq(self) -> 'Settings':
+        if self.TASK_QUEUE_TYPE == 'quorum' and self.CELERY_BROKER != 'rabbitmq':
+            raise ValueError('TASK_QUEUE_TYPE=quorum needs CELERY_BROKER=rabbitmq (quorum queues are RabbitMQ queues)')
+        return self
+
     @property
     def retry_on_names(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.TASK_RETRY_ON.split(',') if name.strip())
@@ -191,7 +213,14 @@ class Settings(BaseSettings):
         user = quote(self.CELERY_RABBITMQ_USERNAME, safe='')
         password = quote(self.CELERY_RABBITMQ_PASSWORD.get_secret_value(), safe='')
         vhost = quote(self.CELERY_RABBITMQ_VHOST, safe='')
-        return f'amqp://{user}:{password}@{self.CELERY_RABBITMQ_HOST}:{self.CELERY_RABBITMQ_PORT}/{vhost}'
+        # Several hosts (a cluster): Celery's fail-over list, one URL per node, tried in turn.
+        return ';'.join(f'amqp://{user}:{password}@{host}/{vhost}' for host in self.rabbitmq_hosts)
+
+    @property
+    def rabbitmq_hosts(self) -> list[str]:
+        """`host:port` of each node in CELERY_RABBITMQ_HOST (comma-separated; a bare host: CELERY_RABBITMQ_PORT)."""
+        hosts = [part.strip() for part in self.CELERY_RABBITMQ_HOST.split(',') if part.strip()]
+        return [host if ':' in host else f'{host}:{self.CELERY_RABBITMQ_PORT}' for host in hosts]
 
     def database_url(self, driver: Literal['asyncpg', 'psycopg']) -> str:
         """SQLAlchemy URL: asyncpg for the API side, psycopg 3 for workers and beat."""
@@ -202,11 +231,43 @@ class Settings(BaseSettings):
         """Plain libpq DSN, for the raw psycopg connections of the result backend and beat."""
         return f'postgresql://{self._database_authority()}'
 
-    def _database_authority(self) -> str:
+    @property
+    def database_listen_dsn(self) -> str | None:
+        """Where beat can LISTEN: PostgreSQL itself. None behind PgBouncer without a direct address (beat polls),
+        since a pooled server connection changes hands between transactions and its notifications get lost."""
+        if self.DATABASE_PGBOUNCER and not (self.DATABASE_DIRECT_HOST or self.DATABASE_DIRECT_PORT):
+            return None
+        host = self.DATABASE_DIRECT_HOST or self.DATABASE_HOST
+        return f'postgresql://{self._database_authority(host, self.DATABASE_DIRECT_PORT or self.DATABASE_PORT)}'
+
+    @property
+    def raw_prepare_threshold(self) -> int | None:
+        """psycopg's `prepare_threshold` for the raw hot-path connections: every statement prepared (0), or none
+        behind PgBouncer, whose next transaction may run on a server connection that never saw the PREPARE."""
+        return None if self.DATABASE_PGBOUNCER else 0
+
+    def database_connect_args(self, driver: Literal['asyncpg', 'psycopg']) -> dict[str, Any]:
+        """Driver options of the SQLAlchemy engines: a bounded connect, and behind PgBouncer no statement that
+        outlives its transaction."""
+        if driver == 'psycopg':
+            timeout = {'connect_timeout': DATABASE_CONNECT_TIMEOUT}
+            return {**timeout, 'prepare_threshold': None} if self.DATABASE_PGBOUNCER else timeout
+        if not self.DATABASE_PGBOUNCER:
+            return {'timeout': DATABASE_CONNECT_TIMEOUT}
+        # asyncpg always prepares; unique names keep two clients' statements apart on one server connection.
+        return {
+            'timeout': DATABASE_CONNECT_TIMEOUT,
+            'statement_cache_size': 0,
+            'prepared_statement_cache_size': 0,
+            'prepared_statement_name_func': lambda: f'__asyncpg_{uuid4()}__',
+        }
+
+    def _database_authority(self, host: str | None = None, port: int | None = None) -> str:
         user = quote(self.DATABASE_USER, safe='')
         password = self.DATABASE_PASSWORD.get_secret_value()
         auth = f'{user}:{quote(password, safe="")}' if password else user
-        return f'{auth}@{self.DATABASE_HOST}:{self.DATABASE_PORT}/{quote(self.DATABASE_NAME, safe="")}'
+        host, port = host or self.DATABASE_HOST, port or self.DATABASE_PORT
+        return f'{auth}@{host}:{port}/{quote(self.DATABASE_NAME, safe="")}'
 
 
 def describe_errors(error: ValidationError) -> str:

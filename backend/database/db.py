@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
+from backend.core.conf import get_settings
 
 #: An error's text (logged, or stored as a failed task's traceback) names the statement but not its bound values.
 PRIVATE = {'hide_parameters': True}
@@ -34,7 +34,7 @@ def async_engine() -> AsyncEngine:
             pool_size=settings.DATABASE_POOL_SIZE,
             pool_pre_ping=True,
             **PRIVATE,
-            connect_args={'timeout': DATABASE_CONNECT_TIMEOUT},
+            connect_args=settings.database_connect_args('asyncpg'),
         )
         _async_engines[loop] = engine
     return engine
@@ -64,7 +64,7 @@ def sync_engine() -> Engine:
             pool_size=settings.DATABASE_POOL_SIZE,
             pool_pre_ping=True,
             **PRIVATE,
-            connect_args={'connect_timeout': DATABASE_CONNECT_TIMEOUT},
+            connect_args=settings.database_connect_args('psycopg'),
         )
         _sync_engine = (os.getpid(), engine)
     return _sync_engine[1]

@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from struct import pack
 from typing import Any
 
@@ -11,6 +12,7 @@ from amqp.exceptions import ChannelError, MessageNacked
 from amqp.serialization import dumps as amqp_dumps
 from celery import Celery
 from celery.signals import before_task_publish
+from celery.utils.time import maybe_make_aware
 from kombu.common import maybe_declare
 from kombu.entity import maybe_delivery_mode
 from kombu.exceptions import OperationalError
@@ -20,6 +22,7 @@ from kombu.utils.uuid import uuid
 from backend.app.task.errors import BrokerRefused, BrokerUnavailable, PoisonValue
 from backend.app.task.utils.call_headers import task_parameter_names
 from backend.app.task.utils.json_safety import check_storable
+from backend.app.task.utils.queues import native_delay_route
 from backend.app.task.utils.redact import call_reprs
 
 logger = logging.getLogger(__name__)
@@ -82,12 +85,16 @@ def publish_many(
     template, properties, _, _ = app.amqp.as_task_v2(
         '', name, countdown=options.get('countdown'), eta=options.get('eta'), expires=options.get('expires')
     )
+    exchange = queue.exchange.name
+    if template.get('eta') and connection_is_amqp(app):
+        delay = (maybe_make_aware(datetime.fromisoformat(template['eta'])) - app.now()).total_seconds()
+        exchange, routing_key = native_delay_route(app, exchange, routing_key, delay)
     properties = {**properties, 'priority': options.get('priority')}
     # The publish signal's receivers (e.g. Redis priority inversion) see the batch once: its calls share all of it.
     before_task_publish.send(
         sender=name,
         body=None,
-        exchange=queue.exchange.name,
+        exchange=exchange,
         routing_key=routing_key,
         declare=[queue],
         headers=template,
@@ -104,7 +111,7 @@ def publish_many(
         with app.connection_for_write(transport_options=transport_options) as connection:
             producer = connection.Producer()
             maybe_declare(queue, producer.channel)
-            send = _sender(app, connection, producer, queue, routing_key, properties)
+            send = _sender(app, connection, producer, queue, exchange, routing_key, properties)
             confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
             for start in range(0, len(calls), CONFIRM_WINDOW):
                 window = range(start, min(start + CONFIRM_WINDOW, len(calls)))
@@ -138,10 +145,16 @@ def publish_many(
 
 
 def _sender(
-    app: Celery, connection: Any, producer: Any, queue: Any, routing_key: str, properties: dict[str, Any]
+    app: Celery,
+    connection: Any,
+    producer: Any,
+    queue: Any,
+    exchange: str,
+    routing_key: str,
+    properties: dict[str, Any],
 ) -> Callable[[str, dict[str, Any], str], None]:
     """One message's send: straight onto the AMQP channel for RabbitMQ, through the kombu producer otherwise."""
-    exchange, priority = queue.exchange.name, properties['priority']
+    priority = properties['priority']
     delivery_mode = maybe_delivery_mode(queue.exchange.delivery_mode or app.conf.task_default_delivery_mode)
     if connection.transport.driver_type == 'amqp':
         channel = producer.channel
@@ -230,6 +243,10 @@ class _PreparedMessage(amqp.Message):
 
     def _serialize_properties(self) -> bytes:
         return self._encoded_properties
+
+
+def connection_is_amqp(app: Celery) -> bool:
+    return bool(app.conf.broker_url.startswith(('amqp', 'pyamqp')))
 
 
 def publish_each(app: Celery, calls: Sequence[tuple[str, list[Any], dict[str, Any], dict[str, Any]]]) -> None:

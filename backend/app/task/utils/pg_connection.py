@@ -15,17 +15,18 @@ from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 
 
 class ThreadConnection(threading.local):
-    """Autocommit connection with every statement prepared server-side."""
+    """Autocommit connection with every statement prepared server-side (none behind PgBouncer)."""
 
     conn: psycopg.Connection | None = None
     pid: int = 0
 
     def get(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.pid != os.getpid():
+            settings = get_settings()
             self.conn = psycopg.connect(
-                get_settings().database_dsn,
+                settings.database_dsn,
                 autocommit=True,
-                prepare_threshold=0,
+                prepare_threshold=settings.raw_prepare_threshold,
                 connect_timeout=DATABASE_CONNECT_TIMEOUT,
             )
             self.pid = os.getpid()

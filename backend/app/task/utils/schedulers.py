@@ -38,14 +38,21 @@ STARTUP_WAIT = 0.1
 
 
 class Listener:
-    """LISTEN on its own autocommit connection; reconnects after any connection error."""
+    """LISTEN on its own autocommit connection; reconnects after any connection error.
 
-    def __init__(self, dsn: str) -> None:
+    Without a dsn (PgBouncer and no direct address to PostgreSQL) it only waits: beat then finds changes
+    by its poll, every `TASK_BEAT_MAX_LOOP_INTERVAL` seconds at most.
+    """
+
+    def __init__(self, dsn: str | None) -> None:
         self.dsn = dsn
         self.conn: psycopg.Connection | None = None
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` s; True when woken by a change (or reconnected, so changes may be missed)."""
+        if self.dsn is None:
+            time.sleep(timeout)
+            return False
         try:
             if self.conn is None or self.conn.closed:
                 self.conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=DATABASE_CONNECT_TIMEOUT)
@@ -77,7 +84,7 @@ class DatabaseScheduler(Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.settings = get_settings()
         self._conn: psycopg.Connection | None = None
-        self._listener = Listener(self.settings.database_dsn)
+        self._listener = Listener(self.settings.database_listen_dsn)
         self._moved = True
         self._next_poll = 0.0
         self._setup: BeatSetup | None = None
@@ -95,7 +102,8 @@ class DatabaseScheduler(Scheduler):
 
     @property
     def info(self) -> str:
-        return f'    . database -> {self.settings.DATABASE_NAME} (LISTEN {CHANNEL})'
+        listen = f'LISTEN {CHANNEL}' if self.settings.database_listen_dsn else 'polling: PgBouncer, no direct address'
+        return f'    . database -> {self.settings.DATABASE_NAME} ({listen})'
 
     def should_sync(self) -> bool:
         return False
@@ -169,7 +177,9 @@ class DatabaseScheduler(Scheduler):
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(
-                self.settings.database_dsn, prepare_threshold=0, connect_timeout=DATABASE_CONNECT_TIMEOUT
+                self.settings.database_dsn,
+                prepare_threshold=self.settings.raw_prepare_threshold,
+                connect_timeout=DATABASE_CONNECT_TIMEOUT,
             )
         return self._conn
 
