@@ -15,6 +15,7 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 
+from backend.app.task.constants import BEAT_NODE_PREFIX
 from backend.core.conf import Settings, get_settings
 
 API_HEALTH_PATH = '/api/v1/monitoring/health'
@@ -46,9 +47,11 @@ def check_worker(settings: Settings, timeout: float) -> str:
         conn.ensure_connection(max_retries=1, timeout=timeout)
         replies = celery_app.control.ping(timeout=timeout, connection=conn)
     nodes = sorted(name for reply in replies for name in reply)
-    if not nodes:
-        raise RuntimeError(f'no worker answered ping within {timeout:g} s')
-    return f'{len(nodes)} answered ping: {", ".join(nodes)}'
+    workers = [node for node in nodes if not node.startswith(BEAT_NODE_PREFIX)]
+    beat = f'; beat answered too: {", ".join(sorted(set(nodes) - set(workers)))}' if len(workers) < len(nodes) else ''
+    if not workers:
+        raise RuntimeError(f'no worker answered ping within {timeout:g} s{beat}')
+    return f'{len(workers)} worker(s) answered ping: {", ".join(workers)}{beat}'
 
 
 def http_get(url: str, timeout: float, login: str | None = None) -> int:

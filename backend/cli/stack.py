@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
+from backend.app.task.constants import BEAT_NODE_PREFIX
 from backend.cli.health import API_HEALTH_PATH, http_get
 from backend.cli.supervisor import Supervisor
 from backend.core.conf import Settings, get_settings
@@ -83,6 +84,6 @@ def run_stack(*, api_port: int = 8000, flower_port: int | None = None, env: Mapp
         api_port=api_port,
         flower_port=flower_port or settings.FLOWER_PORT,
         worker_node=f'up-worker-{suffix}',
-        beat_node=f'up-beat-{suffix}',
+        beat_node=f'{BEAT_NODE_PREFIX}-up-{suffix}',
     )
     return Supervisor(stack.commands(), env=dict(os.environ)).run(ready=stack.status_when_ready)

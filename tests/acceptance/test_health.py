@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.beat import start_beat
+from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.broker
@@ -44,6 +46,20 @@ def test_health_passes_when_broker_database_and_a_worker_answer(worker: WorkerPr
     assert done.returncode == 0, done.stdout + done.stderr
     assert verdicts(done) == {'broker': 'ok', 'database': 'ok', 'worker': 'ok'}
     assert worker.name in done.stdout
+
+
+def test_health_counts_workers_only_and_lists_beat_apart(worker: WorkerProcess) -> None:
+    # Given a worker and a beat answering ping under Celery's beat node name
+    beat = start_beat(argv=[sys.executable, '-m', 'backend.cli', 'beat', '--hostname', 'celerybeat-health@%h'])
+    try:
+        wait_for(lambda: 'celerybeat-health@' in fba_health('--only', 'worker', '--timeout', '2').stdout, timeout=60)
+        # When health runs
+        done = fba_health('--only', 'worker', '--timeout', '2')
+    finally:
+        beat.stop()
+    # Then only the worker counts, and beat is named apart
+    assert done.returncode == 0, done.stdout
+    assert f'1 worker(s) answered ping: {worker.name}; beat answered too: celerybeat-health@' in done.stdout
 
 
 @pytest.mark.rabbitmq_only

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 #: Error class -> (status, fixed message or None to use the error's own). Looked up along the class's MRO.
 ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.TaskNotRegistered: (404, None),
+    errors.TaskResultNotFound: (404, None),
     errors.InvalidTaskArguments: (422, None),
     errors.InvalidJSON: (422, None),
     errors.UndeclaredQueue: (422, None),
@@ -36,6 +37,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.InvalidSchedule: (422, None),
     errors.DeadLetterNotFound: (404, None),
     errors.DeadLetterNotRequeueable: (409, None),
+    errors.DeadLetterAlreadyRequeued: (409, None),
     errors.TaskError: (400, None),
     BrokerOperationalError: (503, 'The message broker is unreachable; try again later.'),
     sqlalchemy.exc.OperationalError: (503, 'The database is unreachable; try again later.'),
