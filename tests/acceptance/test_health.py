@@ -4,8 +4,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,21 +22,6 @@ def fba_health(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def verdicts(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
     """{check: 'ok' | 'FAIL'} from the printed lines."""
     return {line.split()[1]: line.split()[0] for line in done.stdout.splitlines() if line.strip()}
-
-
-@pytest.fixture
-def empty_vhost() -> Iterator[str]:
-    """A RabbitMQ vhost no worker consumes from."""
-    name = f'fba_test_health_{uuid.uuid4().hex[:8]}'
-    subprocess.run(['rabbitmqctl', '-q', 'add_vhost', name], check=True, capture_output=True, timeout=60)
-    subprocess.run(
-        ['rabbitmqctl', '-q', 'set_permissions', '-p', name, 'guest', '.*', '.*', '.*'],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    yield name
-    subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', name], check=True, capture_output=True, timeout=60)
 
 
 def test_health_passes_when_broker_database_and_a_worker_answer(worker: WorkerProcess) -> None:
@@ -90,3 +73,9 @@ def test_health_refuses_an_unknown_check() -> None:
     done = fba_health('--only', 'kafka')
     assert done.returncode == 2
     assert 'choose from broker, database, worker, flower, api' in ' '.join(done.stderr.split())
+
+
+def test_health_api_names_the_url_it_tried() -> None:
+    done = fba_health('--only', 'api', '--api-url', 'http://127.0.0.1:1', '--timeout', '2')
+    assert done.returncode == 1
+    assert 'API at http://127.0.0.1:1/api/v1/monitoring/health did not answer' in done.stdout
