@@ -16,8 +16,9 @@ services:
 	./scripts/services.sh
 
 ## Set up, migrate, and run API + worker + beat + Flower against the configured services (embedded ones if none).
+## Ports: `make run API_PORT=8001 FLOWER_PORT=8556` (defaults 8000 and FLOWER_PORT's).
 run: $(STAMP)
-	$(BIN)/fba up
+	$(BIN)/fba up $(if $(API_PORT),--api-port $(API_PORT)) $(if $(FLOWER_PORT),--flower-port $(FLOWER_PORT))
 
 ## Set up and run the whole suite: everything on RabbitMQ, then the broker tests again on Redis.
 ## The console's browser tests need Debian's chromium: scripts/browser.sh installs it when missing.

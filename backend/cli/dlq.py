@@ -83,9 +83,12 @@ def show(pk: int = ROW_ID) -> None:
 
 
 @app.command()
-def requeue(pk: int = ROW_ID) -> None:
+def requeue(
+    pk: int = ROW_ID,
+    again: bool = typer.Option(False, '--again', help='Requeue a dead letter that was requeued before'),
+) -> None:
     """Send the task again with the same arguments and a new id; print the new id."""
-    detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, pk=pk))
+    detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, pk=pk, again=again))
     typer.echo(detail.requeued_task_id)
 
 

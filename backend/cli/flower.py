@@ -6,6 +6,7 @@ neither `ps` nor a log line.
 """
 
 import contextlib
+import logging
 import os
 import socket
 from pathlib import Path
@@ -15,6 +16,11 @@ from backend.app.task.errors import TaskError
 from backend.core.conf import Settings
 
 STATE_FILE = 'flower.db'
+#: Flower's warning when no worker answered an inspect broadcast: at every start before the workers are up (and
+#: whenever none runs). Flower asks again on its next refresh, so the line says nothing to act on.
+NO_INSPECT_REPLY = 'Inspect method %s failed'
+#: Flower's error on every broker page view when RabbitMQ's management API does not answer (said once instead).
+MANAGEMENT_CALL_FAILED = 'RabbitMQ management API call failed: %s'
 
 
 class FlowerWithoutLogin(TaskError):
@@ -39,6 +45,31 @@ def broker_api_url(settings: Settings) -> str | None:
     user = quote(unquote(broker.username or 'guest'), safe='')
     password = quote(unquote(broker.password or ''), safe='')
     return f'http://{user}:{password}@{broker.hostname}:{settings.CELERY_RABBITMQ_MANAGEMENT_PORT}/api/'
+
+
+class _DropMessages(logging.Filter):
+    """Drops a logger's records by their message template; everything else it logs stays."""
+
+    def __init__(self, *templates: str) -> None:
+        super().__init__()
+        self.templates = templates
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self.templates
+
+
+def quiet_flower_logs(settings: Settings) -> str | None:
+    """Silence Flower's two repeated, unactionable log lines; the sentence to print once instead, if any."""
+    logging.getLogger('flower.inspector').addFilter(_DropMessages(NO_INSPECT_REPLY))
+    if settings.CELERY_BROKER != 'rabbitmq' or os.environ.get('FLOWER_BROKER_API'):
+        return None
+    logging.getLogger('flower.utils.broker').addFilter(_DropMessages(MANAGEMENT_CALL_FAILED))
+    port = settings.CELERY_RABBITMQ_MANAGEMENT_PORT
+    reason = f'does not answer on port {port}' if port else 'is switched off (CELERY_RABBITMQ_MANAGEMENT_PORT=0)'
+    return (
+        f"Flower's broker page stays empty: RabbitMQ's management API {reason}; "
+        'enable the rabbitmq_management plugin to see the queues there.'
+    )
 
 
 def flower_argv(settings: Settings, *, port: int | None, address: str | None, dev: bool) -> list[str]:

@@ -16,10 +16,13 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from backend.app.task.constants import BEAT_NODE_PREFIX
+from backend.cli import up_file
 from backend.core.conf import Settings, get_settings
 
 API_HEALTH_PATH = '/api/v1/monitoring/health'
 DEFAULT_CHECKS = 'broker,database,worker'
+DEFAULT_API_URL = 'http://127.0.0.1:8000'
 
 Check = Callable[[Settings, float], str]
 
@@ -48,9 +51,11 @@ def check_worker(settings: Settings, timeout: float) -> str:
         conn.ensure_connection(max_retries=1, timeout=timeout)
         replies = celery_app.control.ping(timeout=timeout, connection=conn)
     nodes = sorted(name for reply in replies for name in reply)
-    if not nodes:
-        raise RuntimeError(f'no worker answered ping within {timeout:g} s')
-    return f'{len(nodes)} answered ping: {", ".join(nodes)}'
+    workers = [node for node in nodes if not node.startswith(BEAT_NODE_PREFIX)]
+    beat = f'; beat answered too: {", ".join(sorted(set(nodes) - set(workers)))}' if len(workers) < len(nodes) else ''
+    if not workers:
+        raise RuntimeError(f'no worker answered ping within {timeout:g} s{beat}')
+    return f'{len(workers)} worker(s) answered ping: {", ".join(workers)}{beat}'
 
 
 def http_get(url: str, timeout: float, login: str | None = None) -> int:
@@ -79,7 +84,15 @@ def check_flower(settings: Settings, timeout: float) -> str:
 
 
 def check_api(base_url: str) -> Check:
-    return lambda _settings, timeout: _expect_200('API', base_url.rstrip('/') + API_HEALTH_PATH, timeout)
+    url = base_url.rstrip('/') + API_HEALTH_PATH
+
+    def check(_settings: Settings, timeout: float) -> str:
+        try:
+            return _expect_200(f'API at {url}', url, timeout)
+        except OSError as error:  # refused, unreachable, timed out: say where
+            raise RuntimeError(f'API at {url} did not answer: {getattr(error, "reason", error)}') from None
+
+    return check
 
 
 CHECKS: dict[str, Check] = {
@@ -101,7 +114,11 @@ def _run(check: Check, settings: Settings, timeout: float) -> tuple[bool, str]:
 def health(
     only: str = typer.Option(DEFAULT_CHECKS, '--only', help=f'Comma-separated checks: {", ".join(CHECKS)}, api'),
     timeout: float = typer.Option(5.0, '--timeout', min=0.1, help='Seconds each check may take'),
-    api_url: str = typer.Option('http://127.0.0.1:8000', '--api-url', help='Base URL of the API for the api check'),
+    api_url: str | None = typer.Option(
+        None,
+        '--api-url',
+        help=f"Base URL of the API for the api check (default: the running `fba up`'s, else {DEFAULT_API_URL})",
+    ),
 ) -> None:
     """Check broker, database and workers (or the --only ones); exit 0 only when all answer."""
     names = [name.strip() for name in only.split(',') if name.strip()]
@@ -109,7 +126,8 @@ def health(
     if unknown or not names:
         raise typer.BadParameter(f'choose from {", ".join(CHECKS)}, api', param_hint='--only')
     settings = get_settings()
-    checks = {name: CHECKS.get(name) or check_api(api_url) for name in names}
+    api = api_url or up_file.read_url('api') or DEFAULT_API_URL
+    checks = {name: CHECKS.get(name) or check_api(api) for name in names}
     with concurrent.futures.ThreadPoolExecutor(len(checks)) as pool:
         futures = {name: pool.submit(_run, check, settings, timeout) for name, check in checks.items()}
         results = {name: future.result() for name, future in futures.items()}

@@ -10,7 +10,7 @@ from backend.app.task.errors import TaskError
 from backend.app.task.utils import metrics_exporter
 from backend.cli import stack
 from backend.cli.common import LOG_LEVEL
-from backend.cli.flower import flower_argv
+from backend.cli.flower import flower_argv, quiet_flower_logs
 from backend.core.conf import get_settings
 
 
@@ -84,7 +84,11 @@ def flower(
     dev: bool = typer.Option(False, '--dev', help='Development only: start without FLOWER_BASIC_AUTH'),
 ) -> None:
     """Run Flower, the monitoring UI, behind the FLOWER_BASIC_AUTH login."""
-    argv = flower_argv(get_settings(), port=port, address=address, dev=dev)
+    settings = get_settings()
+    argv = flower_argv(settings, port=port, address=address, dev=dev)
+    note = quiet_flower_logs(settings)
+    if note:
+        typer.echo(note, err=True)
     _celery().start(argv)
 
 

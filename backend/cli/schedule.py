@@ -9,10 +9,10 @@ from backend.app.task.schema.schedule import (
     PatchScheduleParam,
     PreviewScheduleParam,
 )
-from backend.app.task.service import schedule_service
+from backend.app.task.service import overview_service, schedule_service
 from backend.app.task.utils.cron import zone
 from backend.cli.common import OFFSET, ROW_ID, in_transaction
-from backend.cli.schedule_view import print_runs, print_schedules, spec_from_flags
+from backend.cli.schedule_view import next_run, print_runs, print_schedules, spec_from_flags
 from backend.cli.task import parse_json
 from backend.core.conf import get_settings
 
@@ -64,7 +64,7 @@ def add(
     values.update(args=parse_json('--args', args, list), kwargs=parse_json('--kwargs', kwargs, dict))
     obj = schedule_service.build_param(CreateScheduleParam, values)
     detail = in_transaction(lambda db: schedule_service.create(db=db, obj=obj))
-    typer.echo(f'Added schedule {detail.id} ({detail.name}); next run {detail.next_run_at}.')
+    typer.echo(f'Added schedule {detail.id} ({detail.name}); {next_run(detail)}.')
 
 
 @app.command()
@@ -93,14 +93,14 @@ def update(
         return await schedule_service.patch(db=db, pk=schedule_id, obj=obj)
 
     detail = in_transaction(work)
-    typer.echo(f'Updated schedule {detail.id} to version {detail.version}; next run {detail.next_run_at}.')
+    typer.echo(f'Updated schedule {detail.id} to version {detail.version}; {next_run(detail)}.')
 
 
 @app.command()
 def enable(schedule_id: int = ROW_ID) -> None:
     """Enable a schedule; it next runs at its first slot from now."""
     detail = in_transaction(lambda db: schedule_service.enable(db=db, pk=schedule_id))
-    typer.echo(f'Enabled schedule {detail.id}; next run {detail.next_run_at}.')
+    typer.echo(f'Enabled schedule {detail.id}; {next_run(detail)}.')
 
 
 @app.command()
@@ -132,7 +132,7 @@ def runs(
 ) -> None:
     """Show the latest runs of a schedule."""
     items, total = in_transaction(
-        lambda db: schedule_service.get_runs(db=db, pk=schedule_id, limit=limit, offset=offset)
+        lambda db: overview_service.runs_with_states(db=db, pk=schedule_id, limit=limit, offset=offset)
     )
     print_runs(items, total)
 

@@ -7,7 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from backend.app.task.errors import InvalidSchedule
-from backend.app.task.schema.schedule import GetScheduleDetail, GetScheduleRunDetail
+from backend.app.task.schema.overview import GetRunStateDetail
+from backend.app.task.schema.schedule import GetScheduleDetail
 from backend.cli.common import console
 
 
@@ -41,26 +42,37 @@ def _when(detail: GetScheduleDetail) -> str:
     return f'at {detail.clocked_at:%Y-%m-%d %H:%M:%S%z}' if detail.clocked_at else 'at ?'
 
 
+def next_run(detail: GetScheduleDetail) -> str:
+    """When it runs next, or why it does not: `next run None` told nothing."""
+    if detail.next_run_at is not None:
+        return f'next run {detail.next_run_at:%Y-%m-%d %H:%M:%S} UTC'
+    return 'no next run: disabled' if not detail.enabled else 'no next run: finished'
+
+
 def print_schedules(items: list[GetScheduleDetail], total: int) -> None:
     table = Table()
-    for heading in ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'runs', 'source', 'version', 'why off'):
+    headings = ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'beat runs', 'source', 'version', 'why off')
+    for heading in headings:
         table.add_column(heading)
     for item in items:
-        next_run = f'{item.next_run_at:%Y-%m-%d %H:%M:%S}' if item.next_run_at else '-'
+        when_next = f'{item.next_run_at:%Y-%m-%d %H:%M:%S}' if item.next_run_at else next_run(item).split(': ')[1]
         enabled = 'yes' if item.enabled else 'no'
-        row = (item.id, item.name, item.task, _when(item), enabled, next_run, item.total_run_count, item.source)
+        row = (item.id, item.name, item.task, _when(item), enabled, when_next, item.total_run_count, item.source)
         # Text, not markup: names and reasons are data and may hold brackets.
         table.add_row(*(Text(str(value)) for value in (*row, item.version, item.disabled_reason or '')))
     console.print(table)
-    console.print(f'{len(items)} of {total} schedules')
+    console.print(
+        f'{len(items)} of {total} schedules (beat runs: sent by beat; `fba schedule runs ID` lists run-now ones too)'
+    )
 
 
-def print_runs(items: list[GetScheduleRunDetail], total: int) -> None:
+def print_runs(items: list[GetRunStateDetail], total: int) -> None:
     table = Table()
-    for heading in ('scheduled for (UTC)', 'trigger', 'task id', 'dispatched at (UTC)'):
+    for heading in ('scheduled for (UTC)', 'trigger', 'task id', 'sent at (UTC)', 'outcome'):
         table.add_column(heading)
     for run in items:
         dispatched = f'{run.dispatched_at:%Y-%m-%d %H:%M:%S.%f}' if run.dispatched_at else 'not yet'
-        table.add_row(f'{run.scheduled_for:%Y-%m-%d %H:%M:%S.%f}', run.trigger, run.task_id, dispatched)
+        outcome = run.state if run.dispatched_at else '-'
+        table.add_row(f'{run.scheduled_for:%Y-%m-%d %H:%M:%S.%f}', run.trigger, run.task_id, dispatched, outcome)
     console.print(table)
     console.print(f'{len(items)} of {total} runs')

@@ -13,6 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
+from backend.app.task.constants import BEAT_NODE_PREFIX
+from backend.cli import up_file
 from backend.cli.health import API_HEALTH_PATH, http_get
 from backend.cli.supervisor import Supervisor
 from backend.core.conf import Settings, get_settings
@@ -63,11 +65,16 @@ class Stack:
         table = Table(title='fba up: all parts answer', title_justify='left')
         for heading in ('part', 'where', 'details'):
             table.add_column(heading)
-        table.add_row('api', self.api_url, f'docs {self.api_url}/docs')
+        table.add_row('api', self.api_url, f'docs {self.api_url}/docs, metrics {self.api_url}/metrics (bearer token)')
+        table.add_row('console', f'{self.api_url}/console', 'sign in with an API token')
         table.add_row('flower', self.flower_url, 'login FLOWER_BASIC_AUTH')
+        port = self.settings.METRICS_PORT
+        worker_metrics = f'http://127.0.0.1:{port}/metrics' if port else 'off (set METRICS_PORT to serve them)'
+        table.add_row('worker metrics', worker_metrics, 'Prometheus, per task name')
         table.add_row('worker', self.worker_node, f'queues {", ".join(q["name"] for q in queues)}')
         table.add_row('', '', f'{len(tasks)} tasks: {", ".join(sorted(tasks))}')
         table.add_row('beat', self.beat_node, 'answers ping while it ticks')
+        up_file.write_urls({'api': self.api_url, 'console': f'{self.api_url}/console', 'flower': self.flower_url})
         return table
 
 
@@ -83,6 +90,9 @@ def run_stack(*, api_port: int = 8000, flower_port: int | None = None, env: Mapp
         api_port=api_port,
         flower_port=flower_port or settings.FLOWER_PORT,
         worker_node=f'up-worker-{suffix}',
-        beat_node=f'up-beat-{suffix}',
+        beat_node=f'{BEAT_NODE_PREFIX}-up-{suffix}',
     )
-    return Supervisor(stack.commands(), env=dict(os.environ)).run(ready=stack.status_when_ready)
+    try:
+        return Supervisor(stack.commands(), env=dict(os.environ)).run(ready=stack.status_when_ready)
+    finally:
+        up_file.remove()

@@ -4,6 +4,8 @@ Nothing here may read the settings at import: pytest loads this file before the
 root conftest points the environment at this run's database and broker.
 """
 
+import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -42,3 +44,18 @@ def monitored_app(private_queue: str) -> Iterator[Any]:
     yield app
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(private_queue)
+
+
+@pytest.fixture
+def empty_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost no worker consumes from."""
+    name = f'fba_test_health_{uuid.uuid4().hex[:8]}'
+    subprocess.run(['rabbitmqctl', '-q', 'add_vhost', name], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ['rabbitmqctl', '-q', 'set_permissions', '-p', name, 'guest', '.*', '.*', '.*'],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    yield name
+    subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', name], check=True, capture_output=True, timeout=60)

@@ -72,6 +72,18 @@ async def test_requeue_dead_letter_sends_the_task_again(
     assert_error(await api.post('/api/v1/dead-letters/999999999/requeue'), 404)
 
 
+async def test_requeue_dead_letter_twice_needs_again(api: httpx.AsyncClient, failed: tuple[int, str]) -> None:
+    # Given a dead letter requeued once
+    pk, _ = failed
+    first = (await api.post(f'/api/v1/dead-letters/{pk}/requeue')).json()['requeued_task_id']
+    # When it is requeued again, then that is refused naming the first requeue's task id
+    assert_error(await api.post(f'/api/v1/dead-letters/{pk}/requeue'), 409, f'already requeued as task {first}')
+    # Unless it is meant
+    again = await api.post(f'/api/v1/dead-letters/{pk}/requeue', params={'again': 'true'})
+    assert again.status_code == 200, again.text
+    assert again.json()['requeued_task_id'] not in (None, first)
+
+
 async def test_requeue_dead_letter_without_a_task_name_is_409(api: httpx.AsyncClient, pg: psycopg.Connection) -> None:
     row = pg.execute(
         "INSERT INTO task_dead_letter (reason, body) VALUES ('undecodable', 'not json') RETURNING id"

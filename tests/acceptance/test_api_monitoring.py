@@ -53,7 +53,6 @@ def depth_of(client_response: httpx.Response, queue: str) -> dict[str, Any]:
 async def test_queues_shows_depth_and_consumers_of_each_configured_queue(
     monitored_app: TaskApp, private_queue: str, make_worker: Any, celery_app: Any
 ) -> None:
-    rabbitmq = monitored_app.conf.broker_url.startswith('amqp')
     async with client_for(create_app(api_settings(), celery=monitored_app)) as client:
         # Given three calls waiting in a queue nobody consumes, at several priorities
         for priority in (0, 5, 9):
@@ -61,15 +60,15 @@ async def test_queues_shows_depth_and_consumers_of_each_configured_queue(
             assert (await client.post('/api/v1/tasks/task.ping/send', json=body)).status_code == 202
         # Then the queue shows all three and no consumer
         waiting = depth_of(await client.get('/api/v1/monitoring/queues'), private_queue)
-        assert waiting == {'name': private_queue, 'messages': 3, 'consumers': 0 if rabbitmq else None}
-        # When a worker starts on it, it drains the queue (and on RabbitMQ is counted as a consumer)
+        assert waiting == {'name': private_queue, 'messages': 3, 'consumers': 0}
+        # When a worker starts on it, it drains the queue (and is counted as a consumer, on Redis too)
         make_worker(queues=private_queue)
 
         async def drained() -> dict[str, Any]:
             return depth_of(await client.get('/api/v1/monitoring/queues'), private_queue)
 
         shown = await wait_async(drained, lambda item: item['messages'] == 0)
-        assert shown['consumers'] == (1 if rabbitmq else None)
+        assert shown['consumers'] == 1
 
 
 async def wait_async(fetch: Any, accept: Any, timeout: float = 60.0) -> Any:

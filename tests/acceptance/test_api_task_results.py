@@ -1,11 +1,13 @@
 """`/api/v1/task-results`: outcomes stored by a real worker, secrets masked, and revoking."""
 
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
 from backend.main import create_app
+from tests.acceptance.test_cli import assert_one_sentence_error, fba
 from tests.support.api import api_settings, assert_error, client_for, dead_broker_app
 from tests.support.worker import WorkerProcess
 
@@ -49,9 +51,27 @@ async def test_get_task_result_shows_the_error_of_a_failed_task_and_masks_secret
     assert 'hunter2-secret' not in response.text
 
 
-async def test_get_task_result_of_an_unknown_id_is_pending(api: httpx.AsyncClient) -> None:
+async def test_get_task_result_of_an_id_never_handed_out_is_404_in_api_and_cli(api: httpx.AsyncClient) -> None:
     response = await api.get('/api/v1/task-results/no-such-id')
-    assert response.status_code == 200
+    assert_error(response, 404, 'No task with id no-such-id has a result yet', 'never sent')
+    assert_one_sentence_error(fba('task', 'status', 'no-such-id'), 'No task with id no-such-id has a result yet')
+
+
+async def test_get_task_result_of_a_schedule_run_not_yet_started_is_pending(
+    api: httpx.AsyncClient, private_queue: str
+) -> None:
+    # Given a schedule run sent by hand to a queue no worker reads
+    every_hour = {'kind': 'interval', 'interval_every': 1, 'interval_period': 'hours'}
+    created = await api.post(
+        '/api/v1/schedules',
+        json={'name': f'hourly-{uuid.uuid4().hex[:8]}', 'task': 'task.ping', 'queue': private_queue, **every_hour},
+    )
+    assert created.status_code == 201, created.text
+    run = await api.post(f'/api/v1/schedules/{created.json()["id"]}/run')
+    assert run.status_code == 202, run.text
+    # When its task's result is read, then the id is known: PENDING, not 404
+    response = await api.get(f'/api/v1/task-results/{run.json()["task_id"]}')
+    assert response.status_code == 200, response.text
     assert response.json()['state'] == 'PENDING'
 
 

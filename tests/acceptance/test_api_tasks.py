@@ -59,6 +59,12 @@ async def test_send_task_unknown_name_is_404(api: httpx.AsyncClient) -> None:
     [
         ('task.add', {'args': [1]}, "missing a required argument: 'y'"),
         ('task.add', {'kwargs': {'z': 1}, 'args': [1, 2]}, "unexpected keyword argument 'z'"),
+        ('task.add', {'args': ['x', 1]}, 'task task.add: x: Input should be a valid number'),
+        (
+            'email.send_welcome',
+            {'args': ['a@b.co', 'Ann']},
+            'email.send_welcome takes keyword arguments only (its payload model WelcomeEmail)',
+        ),
         ('email.send_welcome', {'kwargs': {'email': 'a@b.co', 'name': ''}}, 'name: String should have at least 1'),
         ('task.ping', {'args': 'not a list'}, 'body.args'),
         ('task.ping', {'countdown': 5, 'eta': IN_AN_HOUR}, 'give countdown or eta, not both'),

@@ -81,6 +81,7 @@ def test_task_revoke_keeps_the_task_from_running(worker: WorkerProcess, celery_a
         (['task', 'send', 'task.add', '--args', '[1,'], '--args is not valid JSON'),
         (['task', 'send', 'task.add', '--kwargs', '[1]'], '--kwargs must be a JSON object.'),
         (['task', 'send', 'task.add', '--args', '[1]'], "missing a required argument: 'y'"),
+        (['task', 'send', 'task.add', '--args', '["x", 1]'], 'x: Input should be a valid number'),
     ],
 )
 def test_task_send_refuses_bad_input_with_one_sentence(args: list[str], expected: str) -> None:

@@ -126,7 +126,10 @@ def test_fba_up_embedded_runs_the_stack_and_keeps_its_data() -> None:
             with psycopg.connect(first.dsn(), autocommit=True) as conn:
                 pings = "SELECT count(*) FROM task_result WHERE name = 'task.ping' AND status = 'SUCCESS'"
                 wait_for(lambda: conn.execute(pings).fetchone()[0] >= 2, timeout=60, what='two scheduled pings')
-            wait_for(lambda: json.loads(first.fba('task', 'status', task_id))['state'] == 'SUCCESS', timeout=60)
+                # (an id without a stored state is unknown to `fba task status`: wait for the row, then ask it)
+                done = "SELECT 1 FROM task_result WHERE task_id = %s AND status = 'SUCCESS'"
+                wait_for(lambda: conn.execute(done, [task_id]).fetchone(), timeout=60, what='the sent task to finish')
+            assert json.loads(first.fba('task', 'status', task_id))['state'] == 'SUCCESS'
         # (Ctrl-C stopped everything: fba_up checked that no process is left)
         # When the stack starts again on the same folder, as plain `fba up` with no .env and nothing answering
         nothing = {'DATABASE_PORT': str(free_port()), 'CELERY_RABBITMQ_PORT': str(free_port())}

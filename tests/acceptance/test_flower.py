@@ -110,3 +110,31 @@ def test_flower_rejects_a_login_without_a_password() -> None:
     assert done.stderr.strip().splitlines() == [
         "Invalid setting FLOWER_BASIC_AUTH=***: must be 'user:password' with both parts set"
     ]
+
+
+@pytest.mark.rabbitmq_only
+def test_flower_starts_quiet_and_says_once_that_the_management_api_is_missing(tmp_path: Path, empty_vhost: str) -> None:
+    # Given Flower on a vhost no worker serves, and no RabbitMQ management API where it is looked for
+    port, closed = free_port(), free_port()
+    env = {
+        **os.environ,
+        'FLOWER_BASIC_AUTH': LOGIN,
+        'FLOWER_DATA_DIR': str(tmp_path),
+        'CELERY_RABBITMQ_VHOST': empty_vhost,
+        'CELERY_RABBITMQ_MANAGEMENT_PORT': str(closed),
+    }
+    spawned = spawn('flower-quiet', [*FBA, 'flower', '--port', str(port)], env=env, cwd=tmp_path, log_dir=tmp_path)
+    try:
+        url = f'http://127.0.0.1:{port}'
+        wait_for_http(spawned, f'{url}/healthcheck')
+        # When it has inspected the (absent) workers and shown its broker page twice
+        assert http_status(f'{url}/api/workers?refresh=1', basic(LOGIN), timeout=30) == 200
+        assert http_status(f'{url}/broker', basic(LOGIN), timeout=30) == 200
+        assert http_status(f'{url}/broker', basic(LOGIN), timeout=30) == 200
+        log = spawned.log()
+    finally:
+        spawned.stop()
+    # Then no inspect warning, and the missing management API is said once, naming the port
+    assert 'Inspect method' not in log, log[-3000:]
+    assert 'RabbitMQ management API call failed' not in log, log[-3000:]
+    assert log.count(f"RabbitMQ's management API does not answer on port {closed}") == 1, log[-3000:]

@@ -4,11 +4,11 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
+from tests.support.beat import start_beat
+from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.broker
@@ -24,26 +24,25 @@ def verdicts(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {line.split()[1]: line.split()[0] for line in done.stdout.splitlines() if line.strip()}
 
 
-@pytest.fixture
-def empty_vhost() -> Iterator[str]:
-    """A RabbitMQ vhost no worker consumes from."""
-    name = f'fba_test_health_{uuid.uuid4().hex[:8]}'
-    subprocess.run(['rabbitmqctl', '-q', 'add_vhost', name], check=True, capture_output=True, timeout=60)
-    subprocess.run(
-        ['rabbitmqctl', '-q', 'set_permissions', '-p', name, 'guest', '.*', '.*', '.*'],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    yield name
-    subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', name], check=True, capture_output=True, timeout=60)
-
-
 def test_health_passes_when_broker_database_and_a_worker_answer(worker: WorkerProcess) -> None:
     done = fba_health('--timeout', '5')
     assert done.returncode == 0, done.stdout + done.stderr
     assert verdicts(done) == {'broker': 'ok', 'database': 'ok', 'worker': 'ok'}
     assert worker.name in done.stdout
+
+
+def test_health_counts_workers_only_and_lists_beat_apart(worker: WorkerProcess) -> None:
+    # Given a worker and a beat answering ping under Celery's beat node name
+    beat = start_beat(argv=[sys.executable, '-m', 'backend.cli', 'beat', '--hostname', 'celerybeat-health@%h'])
+    try:
+        wait_for(lambda: 'celerybeat-health@' in fba_health('--only', 'worker', '--timeout', '2').stdout, timeout=60)
+        # When health runs
+        done = fba_health('--only', 'worker', '--timeout', '2')
+    finally:
+        beat.stop()
+    # Then only the worker counts, and beat is named apart
+    assert done.returncode == 0, done.stdout
+    assert f'1 worker(s) answered ping: {worker.name}; beat answered too: celerybeat-health@' in done.stdout
 
 
 @pytest.mark.rabbitmq_only
@@ -74,3 +73,9 @@ def test_health_refuses_an_unknown_check() -> None:
     done = fba_health('--only', 'kafka')
     assert done.returncode == 1
     assert 'choose from broker, database, worker, flower, api' in ' '.join(done.stderr.split())
+
+
+def test_health_api_names_the_url_it_tried() -> None:
+    done = fba_health('--only', 'api', '--api-url', 'http://127.0.0.1:1', '--timeout', '2')
+    assert done.returncode == 1
+    assert 'API at http://127.0.0.1:1/api/v1/monitoring/health did not answer' in done.stdout

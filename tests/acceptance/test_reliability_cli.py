@@ -94,7 +94,12 @@ def test_dlq_requeue_sends_the_task_again(celery_app: Any, worker: WorkerProcess
     )
     done = fba('dlq', 'requeue', str(pk))
     assert done.returncode == 0, done.stderr
-    assert celery_app.AsyncResult(done.stdout.strip()).get(timeout=60, interval=0.05) == 42
+    first = done.stdout.strip()
+    assert celery_app.AsyncResult(first).get(timeout=60, interval=0.05) == 42
+    # A second requeue is refused, naming the first one, unless --again
+    assert_one_sentence_error(fba('dlq', 'requeue', str(pk)), f'already requeued as task {first}')
+    again = fba('dlq', 'requeue', str(pk), '--again')
+    assert again.returncode == 0 and again.stdout.strip() != first
 
 
 def test_dlq_requeue_to_a_queue_no_setting_declares_is_refused(celery_app: Any) -> None:

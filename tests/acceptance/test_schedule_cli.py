@@ -10,6 +10,7 @@ import pytest
 from tests.acceptance.test_cli import assert_one_sentence_error, fba
 from tests.support.beat import QueueProbe
 from tests.support.wait import wait_for
+from tests.support.worker import WorkerProcess
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +117,24 @@ def test_schedule_run_now_sends_and_runs_lists_it(celery_app: Any, private_queue
         assert task_id in runs.stdout and 'manual' in runs.stdout
     finally:
         probe.close()
+
+
+@pytest.mark.broker
+def test_schedule_runs_show_each_outcome_and_list_says_what_it_counts(celery_app: Any, worker: WorkerProcess) -> None:
+    # Given a run sent by hand that a worker finished
+    pk = added_id(fba('schedule', 'add', 'outcome', 'task.ping', '--cron', '0 3 * * *').stdout)
+    task_id = fba('schedule', 'run-now', str(pk)).stdout.strip()
+    celery_app.AsyncResult(task_id).get(timeout=60, interval=0.05)
+    # Then its outcome is shown beside when it was sent
+    runs = fba('schedule', 'runs', str(pk), env={'COLUMNS': '200'}).stdout
+    assert 'outcome' in runs and next(line for line in runs.splitlines() if task_id in line).count('SUCCESS') == 1
+    # And the list names what its run count counts
+    assert 'beat runs' in fba('schedule', 'list', env={'COLUMNS': '200'}).stdout
+
+
+def test_schedule_without_a_next_run_says_why() -> None:
+    pk = added_id(fba('schedule', 'add', 'resting', 'task.ping', '--every', '60').stdout)
+    assert fba('schedule', 'disable', str(pk)).returncode == 0
+    updated = fba('schedule', 'update', str(pk), '--every', '120')
+    assert updated.returncode == 0, updated.stderr
+    assert 'no next run: disabled' in updated.stdout and 'None' not in updated.stdout

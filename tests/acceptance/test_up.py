@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,7 +40,20 @@ def test_up_starts_all_four_and_sigint_stops_every_process(tmp_path: Path) -> No
         assert 'queues default' in log
         assert 'task.ping' in log
         assert 'up-test-password' not in log
+        assert f'http://127.0.0.1:{api_port}/console' in log and f'http://127.0.0.1:{api_port}/metrics' in log
+        assert 'worker metrics' in log
         assert http_status(f'http://127.0.0.1:{api_port}/api/v1/monitoring/health') == 200
+        # And `fba health --only api` run here probes the port fba up chose, naming the URL
+        health = subprocess.run(
+            [sys.executable, '-m', 'backend.cli', 'health', '--only', 'api'],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert f'API at http://127.0.0.1:{api_port}/api/v1/monitoring/health answered HTTP 200' in health.stdout
         children = descendants(up.proc.pid)
         groups = set(children.values())
         assert len(groups) >= len(PARTS)
@@ -48,6 +62,7 @@ def test_up_starts_all_four_and_sigint_stops_every_process(tmp_path: Path) -> No
         assert up.proc.wait(60) == 0, up.log()[-3000:]
         # Then no process it started is left, in any of their process groups
         assert wait_for(lambda: not live_in_groups(groups), timeout=10, what='every child process group to be empty')
+        assert not (tmp_path / '.fba' / 'up.json').exists()
     finally:
         up.stop()
 

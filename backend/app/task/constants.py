@@ -5,6 +5,10 @@
 #: behind the stored run time, the log line and the run-time histogram (no STARTED write needed).
 TIME_START = 'fba_time_start'
 
+#: Beat answers ping under a node name starting with this (Celery's default `celerybeat@host`; `fba up` uses
+#: `celerybeat-up-…`), which is how health and monitoring tell it from the workers.
+BEAT_NODE_PREFIX = 'celerybeat'
+
 #: Largest value of a PostgreSQL `integer` column (every count, interval and seconds column of a schedule).
 PG_INT_MAX = 2**31 - 1
 

@@ -26,6 +26,10 @@ class InvalidTaskArguments(TaskError):
     """The arguments do not fit the task's signature or payload model."""
 
 
+class TaskResultNotFound(TaskError):
+    """No task with that id has a result, and no schedule run, requeue or group was given that id."""
+
+
 class BrokerUnavailable(TaskError):
     """The message broker did not accept the message; nothing was sent."""
 
@@ -64,6 +68,10 @@ class InvalidSchedule(TaskError):
 
 class DeadLetterNotFound(TaskError):
     """No dead letter has that id."""
+
+
+class DeadLetterAlreadyRequeued(TaskError):
+    """The dead letter was requeued before; requeue it again only if that is meant (`--again`, `?again=true`)."""
 
 
 class DeadLetterNotRequeueable(TaskError):

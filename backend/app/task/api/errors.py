@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 #: Error class -> (status, fixed message or None to use the error's own). Looked up along the class's MRO.
 ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.TaskNotRegistered: (404, None),
+    errors.TaskResultNotFound: (404, None),
     errors.InvalidTaskArguments: (422, None),
     errors.InvalidJSON: (422, None),
     errors.UndeclaredQueue: (422, None),
@@ -40,6 +41,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.InvalidSchedule: (422, None),
     errors.DeadLetterNotFound: (404, None),
     errors.DeadLetterNotRequeueable: (409, None),
+    errors.DeadLetterAlreadyRequeued: (409, None),
     errors.TaskError: (400, None),
 }
 #: The 503 sentence for each service `find_outage` can name.

@@ -35,7 +35,9 @@ class _Snapshot(Collector):
         d = self.detail
         yield _gauge('fba_broker_up', 'Whether the broker answered the queue-depth probe.', float(d.broker_up))
         messages = GaugeMetricFamily('fba_queue_messages', 'Messages waiting in the queue.', labels=['queue'])
-        consumers = GaugeMetricFamily('fba_queue_consumers', 'Consumers attached (RabbitMQ only).', labels=['queue'])
+        consumers = GaugeMetricFamily(
+            'fba_queue_consumers', 'Consumers attached (on Redis: workers consuming it).', labels=['queue']
+        )
         for queue in d.queues:
             messages.add_metric([queue.name], queue.messages)
             if queue.consumers is not None:

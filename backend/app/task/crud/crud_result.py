@@ -13,6 +13,11 @@ def get_result(conn: Connection, task_id: str) -> dict[str, Any] | None:
         return cur.execute(query('get_result'), {'task_id': task_id}).fetchone()
 
 
+def task_id_known(conn: Connection, task_id: str) -> bool:
+    row = conn.execute(query('task_id_known'), {'task_id': task_id}).fetchone()
+    return bool(row and row[0])
+
+
 def forget_result(conn: Connection, task_id: str) -> None:
     conn.execute(query('forget_result'), {'task_id': task_id})
 

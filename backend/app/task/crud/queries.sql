@@ -41,6 +41,14 @@ SELECT status, result::text AS result, traceback, children::text AS children, da
 FROM task_result
 WHERE task_id = %(task_id)s
 
+-- name: task_id_known
+-- Whether an id has a result row or was handed out here (a schedule run, a dead-letter requeue, a group),
+-- so a task without a result is waiting rather than unknown.
+SELECT EXISTS (SELECT 1 FROM task_result WHERE task_id = %(task_id)s)
+    OR EXISTS (SELECT 1 FROM task_schedule_run WHERE task_id = %(task_id)s)
+    OR EXISTS (SELECT 1 FROM task_dead_letter WHERE requeued_task_id = %(task_id)s)
+    OR EXISTS (SELECT 1 FROM task_group_result WHERE group_id = %(task_id)s)
+
 -- name: forget_result
 -- Drop one task's result.
 DELETE FROM task_result WHERE task_id = %(task_id)s

@@ -20,7 +20,9 @@ class GetHealthDetail(BaseModel):
 class GetQueueDetail(BaseModel):
     name: str
     messages: int = Field(description='Messages waiting (all priorities)')
-    consumers: int | None = Field(description='Consumers attached; None where the broker cannot tell (Redis)')
+    consumers: int | None = Field(
+        description='Consumers attached (on Redis: workers that list the queue among their active queues)'
+    )
 
 
 class GetWorkerDetail(BaseModel):

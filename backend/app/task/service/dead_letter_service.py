@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.crud import crud_dead_letter
-from backend.app.task.errors import DeadLetterNotFound, DeadLetterNotRequeueable
+from backend.app.task.errors import DeadLetterAlreadyRequeued, DeadLetterNotFound, DeadLetterNotRequeueable
 from backend.app.task.model.dead_letter import TaskDeadLetter
 from backend.app.task.schema.dead_letter import DeadLetterFilter, GetDeadLetterDetail
 from backend.app.task.utils.dispatch import default_app, publish
@@ -34,9 +34,17 @@ async def get(*, db: AsyncSession, pk: int) -> GetDeadLetterDetail:
     return _detail(await _get_or_raise(db, pk))
 
 
-async def requeue(*, db: AsyncSession, pk: int, app: Celery | None = None) -> GetDeadLetterDetail:
-    """Send the task again with the same arguments, queue and a new id; the row keeps the new id."""
+async def requeue(*, db: AsyncSession, pk: int, app: Celery | None = None, again: bool = False) -> GetDeadLetterDetail:
+    """Send the task again with the same arguments, queue and a new id; the row keeps the new id.
+
+    A second requeue would run the task twice and the row would remember only the last id, so it needs `again`.
+    """
     row = await _get_or_raise(db, pk)
+    if row.requeued_task_id and not again:
+        raise DeadLetterAlreadyRequeued(
+            f'Dead letter {pk} was already requeued as task {row.requeued_task_id}; requeue it again only with '
+            '--again (API: ?again=true).'
+        )
     if row.task_name is None:
         raise DeadLetterNotRequeueable(f'Dead letter {pk} has no task name (its message was undecodable).')
     app = app or default_app()

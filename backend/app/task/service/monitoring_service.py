@@ -8,6 +8,7 @@ so health calls never hold connections the other routes need.
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ from celery import Celery, states
 from sqlalchemy import ColumnElement, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.app.task.constants import API_INSPECT_TIMEOUT
+from backend.app.task.constants import API_INSPECT_TIMEOUT, BEAT_NODE_PREFIX
 from backend.app.task.crud import crud_task_result
 from backend.app.task.model.result import TaskResult
 from backend.app.task.schema.monitoring import GetHealthDetail, GetQueueDetail, GetTaskRunDetail, GetWorkerDetail
@@ -42,11 +43,11 @@ def _broker_answers(app: Celery) -> bool:
 def _answering(app: Celery) -> list[str]:
     """Names of the workers that answer a ping; raises if the broker does not answer."""
     replies = app.control.ping(timeout=API_INSPECT_TIMEOUT) or []
-    return sorted(name for reply in replies for name in reply)
+    return sorted(name for reply in replies for name in reply if not name.startswith(BEAT_NODE_PREFIX))
 
 
 def _ping(app: Celery) -> list[str]:
-    """For the health check: with the broker down, no worker answers."""
+    """The workers that answer ping (beat answers too, under its own node name, and is left out)."""
     try:
         return _answering(app)
     except Exception as error:
@@ -97,13 +98,24 @@ def queue_names(app: Celery) -> list[str]:
     return sorted(names)
 
 
+def _consumers_by_queue(app: Celery) -> Counter[str]:
+    """How many workers consume each queue, from their active queues: Redis keeps no consumer count of its own."""
+    names = _ping(app)
+    if not names:
+        return Counter()
+    inspect = app.control.inspect(destination=names, timeout=API_INSPECT_TIMEOUT, limit=len(names))
+    consumed = inspect.active_queues() or {}
+    return Counter(queue['name'] for queues in consumed.values() for queue in queues or [])
+
+
 def _queue_depths(app: Celery, names: list[str]) -> list[GetQueueDetail]:
     # A passive declare reads depth and consumers without creating anything; on Redis kombu
-    # answers it with LLEN over the queue's priority sub-lists and has no consumer count.
+    # answers it with LLEN over the queue's priority sub-lists, and the workers are asked what they consume.
     shown = []
     with app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=app.conf.broker_connection_timeout)
         counts_consumers = conn.transport.driver_type == 'amqp'
+        consuming = Counter[str]() if counts_consumers else _consumers_by_queue(app)
         for name in names:
             channel = conn.channel()
             try:
@@ -113,7 +125,9 @@ def _queue_depths(app: Celery, names: list[str]) -> list[GetQueueDetail]:
             finally:
                 _close_quietly(channel)
             shown.append(
-                GetQueueDetail(name=name, messages=messages, consumers=consumers if counts_consumers else None)
+                GetQueueDetail(
+                    name=name, messages=messages, consumers=consumers if counts_consumers else consuming[name]
+                )
             )
     return shown
 

@@ -7,14 +7,19 @@ from typing import Any
 from celery import Celery, Task, states
 from pydantic import ValidationError
 
-from backend.app.task.errors import InvalidTaskArguments, PoisonValue, TaskNotRegistered
+from backend.app.task.crud import crud_result
+from backend.app.task.errors import InvalidTaskArguments, PoisonValue, TaskNotRegistered, TaskResultNotFound
 from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
 from backend.app.task.utils.dispatch import publish, publish_many
 from backend.app.task.utils.json_safety import check_storable
+from backend.app.task.utils.pg_connection import ThreadConnection
 from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import redact, redact_call
-from backend.app.task.utils.signature import parameter_names, task_signature
+from backend.app.task.utils.signature import hint_errors, parameter_names, task_signature
+
+#: For the rare lookup of an id without a result; the result backend keeps its own connection.
+_connection = ThreadConnection()
 
 
 def _user_tasks(app: Celery) -> dict[str, Task]:
@@ -49,17 +54,24 @@ def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None
     """Refuse a call the task could not accept, or one the broker and PostgreSQL could not carry, naming the field."""
     check_storable(args, 'args')
     check_storable(kwargs, 'kwargs')
+    payload = getattr(task, 'payload', None)
+    if payload is not None and args:
+        raise InvalidTaskArguments(
+            f'{task.name} takes keyword arguments only (its payload model {payload.__name__}); '
+            f'got {len(args)} positional.'
+        )
     try:
-        task_signature(task).bind(*args, **kwargs)
+        bound = task_signature(task).bind(*args, **kwargs)
     except TypeError as error:
         raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {error}.') from None
-    payload = getattr(task, 'payload', None)
     if payload is not None:
         try:
             payload.model_validate(kwargs)
         except ValidationError as error:
             fields = validation_sentence(error)
             raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {fields}.') from None
+    elif problems := hint_errors(task, bound.arguments):
+        raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {problems}.')
 
 
 def send(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions) -> str:
@@ -90,8 +102,18 @@ def check_batch(
 
 
 def get_result(app: Celery, task_id: str) -> GetTaskResultDetail:
+    """A task's state; an id nobody handed out is an error rather than Celery's PENDING (see `task_id_known`).
+
+    Nothing is recorded when a call is sent, so a task sent by id and still
+    waiting in its queue is not known until a worker starts it.
+    """
     result = app.AsyncResult(task_id)
     meta = result.backend.get_task_meta(task_id)
+    if meta['status'] == states.PENDING and not crud_result.task_id_known(_connection.get(), task_id):
+        raise TaskResultNotFound(
+            f'No task with id {task_id} has a result yet: it was never sent, its result expired, '
+            'or it is still waiting in its queue for a worker.'
+        )
     failed = meta['status'] in states.EXCEPTION_STATES
     value = meta.get('result')
     args, kwargs = _shown_call(app, meta)

@@ -50,8 +50,13 @@ async def get_dead_letter(db: CurrentSessionTransaction, pk: RowId) -> GetDeadLe
 
 
 @router.post('/{pk:int}/requeue', responses=error_responses(404, 409), summary='Send the task again with a new id')
-async def requeue_dead_letter(db: CurrentSessionTransaction, pk: RowId, celery: CeleryApp) -> GetDeadLetterDetail:
-    return await dead_letter_service.requeue(db=db, pk=pk, app=celery)
+async def requeue_dead_letter(
+    db: CurrentSessionTransaction,
+    pk: RowId,
+    celery: CeleryApp,
+    again: Annotated[bool, Query(description='Requeue a dead letter that was requeued before')] = False,
+) -> GetDeadLetterDetail:
+    return await dead_letter_service.requeue(db=db, pk=pk, app=celery, again=again)
 
 
 @router.delete('/{pk:int}', status_code=204, responses=error_responses(404), summary='Delete one dead letter')

@@ -16,7 +16,11 @@ router = APIRouter(prefix='/task-results', tags=['task results'])
 TaskId = Annotated[str, Path(max_length=API_NAME_MAX_LENGTH, description='Id returned when the task was sent')]
 
 
-@router.get('/{task_id}', summary='State and outcome of a task (PENDING for an unknown id, as in Celery)')
+@router.get(
+    '/{task_id}',
+    responses=error_responses(404),
+    summary='State and outcome of a task (404 for an id without a result that no schedule run, requeue or group has)',
+)
 async def get_task_result(task_id: TaskId, celery: CeleryApp) -> GetTaskResultDetail:
     return await run_in_threadpool(task_service.get_result, celery, task_id)
 

@@ -115,7 +115,7 @@ async def requeue_selected(request: Request, session: CheckedWrite, celery: Cele
     ids = _selected(form)
     for pk in ids:  # one transaction each: a letter sent again stays marked even if a later one fails
         async with async_session() as db:
-            await dead_letter_service.requeue(db=db, pk=pk, app=celery)
+            await dead_letter_service.requeue(db=db, pk=pk, app=celery, again=True)
     kept = _kept_filters(form)
     return RedirectResponse(f'/console/dead-letters?{kept + "&" if kept else ""}notice=requeued&count={len(ids)}', 303)
 
@@ -128,5 +128,5 @@ async def dead_letter_page(request: Request, session: SignedIn, db: CurrentSessi
 @router.post('/{pk:int}/requeue')
 async def requeue_one(request: Request, session: CheckedWrite, celery: CeleryApp, pk: RowId) -> Response:
     async with async_session() as db:
-        await dead_letter_service.requeue(db=db, pk=pk, app=celery)
+        await dead_letter_service.requeue(db=db, pk=pk, app=celery, again=True)
     return RedirectResponse(f'/console/dead-letters/{pk}?notice=requeued', 303)

@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 from urllib.parse import quote
 
+from celery import states
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse
@@ -11,6 +12,8 @@ from backend.app.task.api.deps import CeleryApp, CurrentSessionTransaction
 from backend.app.task.console.render import render
 from backend.app.task.console.routing import ConsoleRoute, SignedIn
 from backend.app.task.constants import API_NAME_MAX_LENGTH
+from backend.app.task.errors import TaskResultNotFound
+from backend.app.task.schema.task import GetTaskResultDetail
 from backend.app.task.service import monitoring_service, task_service
 
 router = APIRouter(prefix='/console/results', route_class=ConsoleRoute)
@@ -44,7 +47,11 @@ async def results(
 
 
 async def _result_context(celery: CeleryApp, task_id: str) -> dict[str, Any]:
-    result = await run_in_threadpool(task_service.get_result, celery, task_id)
+    try:
+        result = await run_in_threadpool(task_service.get_result, celery, task_id)
+    except TaskResultNotFound:
+        # The console opens this page right after its own send, before any worker has stored a state.
+        result = GetTaskResultDetail(task_id=task_id, state=states.PENDING)
     return {'result': result, 'final': result.state in FINAL_STATES}
 
 
