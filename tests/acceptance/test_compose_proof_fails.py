@@ -43,7 +43,7 @@ def test_compose_proof_fails_on_a_broken_worker_command(
     local = service_for_run('fba_celery_worker', test_run, tmp_path, compose=_broken(mutation))
     spawned = start(local, tmp_path)
     try:
-        with pytest.raises(ComposeError, match='exited with 2'):
+        with pytest.raises(ComposeError, match='exited with 1:\nError: '):  # a usage error: one sentence, code 1
             wait_healthy(local, spawned, tmp_path, timeout=60)
     finally:
         spawned.stop()
