@@ -8,9 +8,10 @@ when first needed, never imported here).
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.crud.crud_schedule import schedule_dao
@@ -24,6 +25,7 @@ from backend.app.task.schema.schedule import (
     PreviewScheduleParam,
     UpdateScheduleParam,
 )
+from backend.app.task.utils import beat_entries
 from backend.app.task.utils.dispatch import default_app, publish
 from backend.app.task.utils.schedule_plan import Timing, send_options, slot_task_id
 from backend.core.conf import get_settings
@@ -191,22 +193,10 @@ async def sync_code_schedules(*, db: AsyncSession, entries: Mapping[str, Mapping
 
 
 def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateScheduleParam:
-    """Read one entry in Celery's `beat_schedule` shape: `schedule` is seconds, a timedelta,
-    a crontab string or an aware datetime; `options` may hold queue, routing_key, priority, expires."""
-    fields = {key: value for key, value in entry.items() if key not in ('schedule', 'options')}
-    options = dict(entry.get('options') or {})
-    if 'expires' in options:
-        options['expire_seconds'] = int(options.pop('expires'))
-    schedule = entry.get('schedule')
-    if isinstance(schedule, timedelta):
-        schedule = schedule.total_seconds()
-    if isinstance(schedule, str):
-        spec: dict[str, Any] = {'kind': 'crontab', 'crontab': schedule}
-    elif isinstance(schedule, datetime):
-        spec = {'kind': 'clocked', 'clocked_at': schedule}
-    elif isinstance(schedule, int | float) and float(schedule).is_integer():
-        spec = {'kind': 'interval', 'interval_every': int(schedule), 'interval_period': 'seconds'}
-    else:
-        raise InvalidSchedule(f'Code schedule {name!r}: schedule must be whole seconds, a crontab or a datetime.')
-    fields['args'] = list(fields.get('args') or [])
-    return CreateScheduleParam(name=name, **spec, **options, **fields)
+    """Read one entry in Celery's `beat_schedule` shape (see utils/beat_entries.py)."""
+    try:
+        return CreateScheduleParam(**beat_entries.entry_fields(name, entry))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = '.'.join(str(part) for part in first['loc'])
+        raise InvalidSchedule(f'Code schedule {name!r}: {where}: {first["msg"]}.') from None

@@ -2,18 +2,23 @@
 
 TaskBase runs the app's hooks (logging first) around each task; feature code
 customises a task by overriding `after_success`, `after_failure` or
-`after_retry` in a subclass, never by re-implementing the logging.
+`after_retry` in a subclass, never by re-implementing the logging. TaskBase is
+the app's task class, so `@celery_app.task` and `@shared_task` tasks are
+TaskBase tasks too (with or without `base=TaskBase`), and an `async def` body
+runs on the worker process's event loop whichever decorator declared it.
 """
 
 import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
 from celery import Task, shared_task
+from celery.app.task import Context
 from celery.exceptions import Retry
 from pydantic import BaseModel
 
@@ -21,10 +26,28 @@ from backend.app.task.constants import TIME_START
 from backend.app.task.utils.event_loop import run_async
 from backend.app.task.utils.hooks.base import TaskHook
 from backend.app.task.utils.queues import PRIORITY_HEADER
-from backend.app.task.utils.retry import RetryPolicy
-from backend.core.conf import get_settings
+from backend.app.task.utils.retry import FromSettings
 
 logger = logging.getLogger(__name__)
+
+
+#: The request of the task whose coroutine runs on the event loop: `self.request` there reads it, because
+#: Celery keeps requests per thread and the coroutine runs on the loop's thread.
+_loop_request: ContextVar[Context | None] = ContextVar('fba_loop_request', default=None)
+
+
+def _on_event_loop(fun: Callable[..., Coroutine[Any, Any, Any]], bound: bool) -> Callable[..., Any]:
+    """A synchronous `run` that runs the coroutine function on this process's event loop."""
+
+    @functools.wraps(fun)
+    def run(self: 'TaskBase', *args: Any, **kwargs: Any) -> Any:
+        token = _loop_request.set(self.request)
+        try:
+            return run_async(fun(self, *args, **kwargs) if bound else fun(*args, **kwargs))
+        finally:
+            _loop_request.reset(token)
+
+    return run
 
 
 class TaskBase(Task):
@@ -34,44 +57,39 @@ class TaskBase(Task):
     is_async: bool = False
     #: Optional pydantic model that the task's keyword arguments must fit.
     payload: type[BaseModel] | None = None
-    #: This task's retry rules; unset fields come from the TASK_RETRY_* settings.
-    retry_policy: RetryPolicy | None = None
+    # Celery's retry options; a task's own value replaces the TASK_RETRY_* setting's.
+    autoretry_for = FromSettings()
+    max_retries = FromSettings()
+    retry_backoff = FromSettings()
+    retry_backoff_max = FromSettings()
+    retry_jitter = FromSettings()
+    default_retry_delay = FromSettings()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """An `async def` body, however declared (`@task`, `@celery_app.task`, `@shared_task`, a `run` method),
+        becomes a synchronous `run` that Celery's fast trace path calls like any other."""
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get('run')
+        fun = run.__func__ if isinstance(run, staticmethod) else run
+        if inspect.iscoroutinefunction(fun):
+            cls.run = _on_event_loop(fun, bound=not isinstance(run, staticmethod))
+            cls.is_async = True
+
+    @property
+    def request(self) -> Context:
+        loop_request = _loop_request.get()
+        return loop_request if loop_request is not None else super().request
 
     @property
     def hooks(self) -> list[TaskHook]:
         return getattr(self.app, 'hooks', [])
 
-    @property
-    def policy(self) -> RetryPolicy:
-        return (self.retry_policy or RetryPolicy()).over(RetryPolicy.from_settings(get_settings()))
-
-    @property
-    def max_retries(self) -> int | None:
-        """Celery reads this when a worker process dies mid-task (`task_retry_on_worker_lost`): the policy's limit."""
-        return self.policy.max_retries
-
-    @property
-    def default_retry_delay(self) -> float:
-        """...and this as the wait before that retry: the policy's first backoff."""
-        return self.policy.delay(0)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the body; a retryable exception schedules the next attempt after the policy's backoff."""
-        try:
-            return super().__call__(*args, **kwargs)
-        except Retry:
-            raise
-        except Exception as exc:
-            policy = self.policy
-            retries = self.request.retries or 0
-            if self.request.called_directly or not policy.retries(exc) or retries >= (policy.max_retries or 0):
-                raise
-            # The caller's priority travels in a header (see utils/queues.py); the retry message keeps it.
-            wanted = getattr(self.request, PRIORITY_HEADER, None)
-            headers = {PRIORITY_HEADER: wanted} if wanted is not None else None
-            raise self.retry(
-                exc=exc, countdown=policy.delay(retries), max_retries=policy.max_retries, headers=headers
-            ) from exc
+    def retry(self, *args: Any, **options: Any) -> Retry:
+        """Celery's retry; on Redis the message keeps the priority the caller asked for (see utils/queues.py)."""
+        wanted = getattr(self.request, PRIORITY_HEADER, None)
+        if wanted is not None:
+            options['headers'] = {**(options.get('headers') or {}), PRIORITY_HEADER: wanted}
+        return super().retry(*args, **options)
 
     def before_start(self, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
         setattr(self.request, TIME_START, time.monotonic())
@@ -118,17 +136,5 @@ class TaskBase(Task):
 
 
 def task(name: str, *, base: type[TaskBase] = TaskBase, **options: Any) -> Callable[[Callable[..., Any]], TaskBase]:
-    """Declare a task named `<feature>.<verb>_<noun>`; `async def` bodies run on the worker's loop."""
-
-    def decorate(fn: Callable[..., Any]) -> TaskBase:
-        body = fn
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            def body(*args: Any, **kwargs: Any) -> Any:
-                return run_async(fn(*args, **kwargs))
-
-        is_async = inspect.iscoroutinefunction(fn)
-        return shared_task(name=name, base=base, is_async=is_async, **options)(body)
-
-    return decorate
+    """Declare a task named `<feature>.<verb>_<noun>`; any Celery task option passes through."""
+    return shared_task(name=name, base=base, **options)
