@@ -1,7 +1,7 @@
 """All tables, imported here so Alembic's autogenerate sees every one."""
 
 from backend.app.task.model.base import Base
-from backend.app.task.model.chord import TaskChord
+from backend.app.task.model.chord import TaskChord, TaskChordPart
 from backend.app.task.model.dead_letter import TaskDeadLetter
 from backend.app.task.model.email_outbox import EmailOutbox
 from backend.app.task.model.feature_log import LoginLog, OperaLog
@@ -14,6 +14,7 @@ __all__ = [
     'LoginLog',
     'OperaLog',
     'TaskChord',
+    'TaskChordPart',
     'TaskDeadLetter',
     'TaskGroupResult',
     'TaskResult',

@@ -3,8 +3,9 @@
 Selected by dotted path in `celery.py`; `AsyncResult`, `.get()`, groups, chords,
 `get_many`/native joins, revoke and Flower use it like any Celery backend.
 Chords count their finished header tasks in `task_chord` with one atomic
-increment, so the body is sent exactly once even when header tasks finish at
-the same moment on different workers.
+statement that records each task id once, so the body is sent once even when
+header tasks finish at the same moment on different workers or a counted
+header task is delivered again.
 """
 
 import logging
@@ -181,41 +182,49 @@ class PostgresBackend(BaseBackend):
         crud_result.set_chord_size(self._connection.get(), group_id, chord_size)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
-        """Count one finished header task; whoever brings the count to the size sends the body."""
+        """Count one finished header task, once per task id; the task that completed the count sends the body."""
         group_id = getattr(request, 'group', None)
         if not group_id or not getattr(request, 'chord', None):
             return
-        # Not retried: an increment whose reply was lost may have counted already.
-        counted = crud_result.count_chord_part(self._connection.get(), group_id)
+        # Not retried: the statement is idempotent per task id, but a lost reply is a crash like any other,
+        # and the message's redelivery counts (or sends) again.
+        counted = crud_result.count_chord_part(self._connection.get(), group_id, request.id)
         if counted is None:
             logger.warning('chord %s: a header task finished after the chord was completed or expired', group_id)
             return
-        done, size = counted
-        if size is not None and done == size:
+        if counted[2]:
             self._send_chord_body(group_id, maybe_signature(request.chord, app=self.app))
 
     def _send_chord_body(self, group_id: str, body: Any) -> None:
+        """Join the header and send the body, then mark it sent.
+
+        Marked only after publishing: a last header task that dies in between is
+        redelivered and sends the body again, under the same (frozen) task id, so
+        the result store keeps one result. A failed header task fails the body with
+        that task's own exception, which is what the caller gets from `get()`.
+        """
         try:
-            header = GroupResult.restore(group_id, backend=self)
-            if header is None:
-                raise ChordError(f'GroupResult {group_id} no longer exists')
             try:
-                with allow_join_result():
-                    values = header.join_native(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
+                values = self._join_header(group_id)
             except Exception as exc:
-                culprit = next(header._failed_join_report(), None)
-                reason = f'Dependency {culprit.id} raised {exc!r}' if culprit is not None else repr(exc)
-                raise ChordError(reason) from exc
+                logger.error('chord %s failed: a header task raised %r', group_id, exc)
+                self.chord_error_from_stack(body, exc)
+                return
             try:
                 body.delay(values)
             except Exception as exc:
-                raise ChordError(f'Callback error: {exc!r}') from exc
-        except ChordError as error:
-            logger.error('chord %s failed: %s', group_id, error)
-            self.chord_error_from_stack(body, error)
+                logger.error('chord %s failed: its body could not be sent: %r', group_id, exc)
+                self.chord_error_from_stack(body, ChordError(f'Callback error: {exc!r}'))
         finally:
+            crud_result.mark_chord_body_sent(self._connection.get(), group_id)
             crud_result.delete_group(self._connection.get(), group_id)
-            crud_result.delete_chord(self._connection.get(), group_id)
+
+    def _join_header(self, group_id: str) -> list[Any]:
+        header = GroupResult.restore(group_id, backend=self)
+        if header is None:
+            raise ChordError(f'GroupResult {group_id} no longer exists')
+        with allow_join_result():
+            return header.join_native(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
 
     # Expiry -------------------------------------------------------------------------------------
 
