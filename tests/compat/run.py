@@ -15,7 +15,6 @@ from pathlib import Path
 
 import celery
 
-from backend.app.task.celery import RESULT_BACKEND
 from tests.support.services import HOST, TestRun, require_services
 
 CACHE = Path('.cache/compat')
@@ -49,6 +48,8 @@ def main() -> int:
     run = TestRun.allocate()
     try:
         os.environ.update(run.environ())
+        # Imported only now: the settings are read once, and must name this run's database and vhost.
+        from backend.app.task.celery import RESULT_BACKEND
         from backend.database import migrate
 
         migrate.upgrade()

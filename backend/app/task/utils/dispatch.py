@@ -17,6 +17,7 @@ from kombu.utils.json import dumps
 from kombu.utils.uuid import uuid
 
 from backend.app.task.errors import BrokerRefused, BrokerUnavailable
+from backend.app.task.internals import kombu_private
 
 #: Messages published between two waits for RabbitMQ's confirms (and per Redis pipeline).
 CONFIRM_WINDOW = 5000
@@ -147,7 +148,7 @@ def _sender(
             nonlocal encoder
             if encoder is None:
                 encoder = _AmqpProperties(fixed, {k: v for k, v in headers.items() if k not in VARYING_HEADERS})
-            message = _PreparedMessage(body.encode(), encoder.encode(headers, task_id))
+            message = kombu_private.PreparedAmqpMessage(body.encode(), encoder.encode(headers, task_id))
             channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
 
         return send_amqp
@@ -181,7 +182,7 @@ class _AmqpProperties:
     def __init__(self, fixed: dict[str, Any], fixed_headers: dict[str, Any]) -> None:
         placeholder = '#' * 36
         template = amqp.Message(b'', application_headers={}, correlation_id=placeholder, **fixed)
-        encoded = template._serialize_properties()
+        encoded = kombu_private.amqp_properties(template)
         # flags (2 bytes), content_type and content_encoding (short strings), then the headers table.
         start = 2 + 1 + len(fixed['content_type']) + 1 + len(fixed['content_encoding'])
         if encoded[start : start + 4] != b'\x00\x00\x00\x00':
@@ -208,17 +209,6 @@ class _AmqpProperties:
                 self._after_tail,
             )
         )
-
-
-class _PreparedMessage(amqp.Message):
-    """A message whose properties are already encoded."""
-
-    def __init__(self, body: bytes, encoded_properties: bytes) -> None:
-        super().__init__(body)
-        self._encoded_properties = encoded_properties
-
-    def _serialize_properties(self) -> bytes:
-        return self._encoded_properties
 
 
 def _repr(value: Any) -> str:

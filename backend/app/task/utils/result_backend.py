@@ -22,6 +22,7 @@ from celery.result import GroupResult, allow_join_result, result_from_tuple
 
 from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
+from backend.app.task.internals import celery_private
 from backend.app.task.utils.pg_connection import ThreadConnection
 from backend.app.task.utils.result_batch import ResultBatch
 from backend.core.conf import get_settings
@@ -55,7 +56,7 @@ class PostgresBackend(BaseBackend):
         return result
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> None:
-        self._ensure_retryable(lambda: crud_result.store_results(self._connection.get(), rows))
+        celery_private.ensure_retryable(self, lambda: crud_result.store_results(self._connection.get(), rows))
 
     def result_row(self, task_id: str, result: Any, state: str, traceback: str | None, request: Any) -> dict[str, Any]:
         """The `store_results` query's parameters for one (already encoded) task state.
@@ -124,20 +125,23 @@ class PostgresBackend(BaseBackend):
         """Yield (id, meta) as tasks become ready, polling all pending ids with one query per interval."""
         interval = 0.5 if interval is None else interval
         pending = set(task_ids)
+        cache = celery_private.result_cache(self)
         for task_id in list(pending):
-            cached = self._cache.get(task_id)
+            cached = cache.get(task_id)
             if cached is not None and cached['status'] in READY_STATES:
                 pending.discard(task_id)
                 yield task_id, cached
         deadline = None if timeout is None else time.monotonic() + timeout
         iterations = 0
         while pending:
-            rows = self._ensure_retryable(lambda: crud_result.get_results(self._connection.get(), list(pending)))
+            rows = celery_private.ensure_retryable(
+                self, lambda: crud_result.get_results(self._connection.get(), list(pending))
+            )
             for row in rows:
                 if row['status'] not in READY_STATES:
                     continue
                 meta = self._meta_from_row(row['task_id'], row)
-                self._cache[row['task_id']] = meta
+                cache[row['task_id']] = meta
                 pending.discard(row['task_id'])
                 if on_message is not None:
                     on_message(meta)
