@@ -14,6 +14,7 @@ from backend.core.conf import get_settings
 
 @pytest.fixture
 def app() -> Iterator[Celery]:
+    """An app of the test's own; its tasks are not shared, so the session's app never sees them."""
     app = Celery('retry-test', task_cls=TaskBase, set_as_current=False)
     yield app
     app.close()
@@ -28,7 +29,7 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPat
 
 
 def test_a_task_that_sets_nothing_gets_the_settings_as_celery_options(app: Celery) -> None:
-    @app.task
+    @app.task(shared=False)
     def plain() -> None: ...
 
     assert (plain.max_retries, plain.retry_backoff, plain.retry_backoff_max) == (4, 60, 3600)
@@ -42,14 +43,14 @@ def test_settings_are_read_when_the_task_reads_them(app: Celery, fresh_settings:
     fresh_settings.setenv('TASK_RETRY_MAX', '7')
     fresh_settings.setenv('TASK_RETRY_ON', 'KeyError')
 
-    @app.task
+    @app.task(shared=False)
     def plain() -> None: ...
 
     assert plain.max_retries == 7 and plain.autoretry_for == (KeyError,)
 
 
 def test_a_task_option_replaces_only_its_own_setting(app: Celery) -> None:
-    @app.task(bind=True, max_retries=1, autoretry_for=(KeyError,), retry_backoff=2, retry_jitter=False)
+    @app.task(shared=False, bind=True, max_retries=1, autoretry_for=(KeyError,), retry_backoff=2, retry_jitter=False)
     def own(self: Any) -> None: ...
 
     assert (own.max_retries, own.autoretry_for, own.retry_backoff, own.retry_jitter) == (1, (KeyError,), 2, False)
@@ -57,14 +58,14 @@ def test_a_task_option_replaces_only_its_own_setting(app: Celery) -> None:
 
 
 def test_a_task_without_autoretry_is_not_wrapped(app: Celery) -> None:
-    @app.task(autoretry_for=())
+    @app.task(shared=False, autoretry_for=())
     def never() -> None: ...
 
     assert not hasattr(never, '_orig_run')
 
 
 def test_retries_exception_follows_autoretry_for_less_dont_autoretry_for(app: Celery) -> None:
-    @app.task(autoretry_for=(OSError,), dont_autoretry_for=(FileNotFoundError,))
+    @app.task(shared=False, autoretry_for=(OSError,), dont_autoretry_for=(FileNotFoundError,))
     def picky() -> None: ...
 
     assert retries_exception(picky, ConnectionError()) and not retries_exception(picky, KeyError())
