@@ -58,6 +58,8 @@ def main() -> int:
             'TEST_BROKER': f'pyamqp://guest:guest@{HOST}:5672/{run.vhost}',
             'TEST_BACKEND': RESULT_BACKEND,
             'REDIS_HOST': HOST,
+            # As Celery's CI runs them: test_trace_log_arguments reads the worker's INFO lines.
+            'WORKER_LOGLEVEL': 'INFO',
         }
         argv = [
             sys.executable,
@@ -69,6 +71,7 @@ def main() -> int:
             '-p',
             'no:cacheprovider',
             '-q',
+            '--durations=15',
             '-rfE',
             *sys.argv[1:],
         ]

@@ -77,6 +77,24 @@ def test_chord_with_a_failing_header_task_fails_the_body_with_that_tasks_excepti
         result.get(timeout=60, interval=0.1)
 
 
+def test_a_group_chained_after_a_failed_task_raises_that_tasks_exception(
+    celery_app: Any, canvas_worker: tuple[WorkerProcess, str]
+) -> None:
+    _, queue = canvas_worker
+    # Given a chain whose middle task fails, so the group after it never runs
+    failing = celery_app.signature('test.fail', args=('boom',), queue=queue, immutable=True)
+    result = (
+        sig(celery_app, 'task.add', queue, 1, 1)
+        | failing
+        | group(sig(celery_app, 'task.add', queue, 1), sig(celery_app, 'task.add', queue, 2))
+    ).apply_async()
+    # Then the native join of the group raises the failed task's exception instead of waiting for its timeout
+    started = time.monotonic()
+    with pytest.raises(KeyError, match='boom'):
+        result.get(timeout=60, interval=0.1)
+    assert time.monotonic() - started < 30
+
+
 def test_group_joins_natively_in_order(celery_app: Any, canvas_worker: tuple[WorkerProcess, str]) -> None:
     _, queue = canvas_worker
     result = group(sig(celery_app, 'task.add', queue, i, i) for i in range(10)).apply_async()

@@ -158,6 +158,38 @@ class PostgresBackend(BaseBackend):
             nap = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
             time.sleep(nap)
 
+    def iter_native(
+        self,
+        result: Any,
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """Celery's native join, re-raising a failed ancestor's error between polls as `AsyncResult.get` does
+        (`follow_parents`): a group chained after a task that failed never runs, so waiting would only time out."""
+        ancestors = []
+        node = getattr(result, 'parent', None)
+        while node is not None:
+            ancestors.append(node)
+            node = node.parent
+
+        def check_ancestors() -> None:
+            for ancestor in reversed(ancestors):
+                ancestor.maybe_throw()
+            if on_interval is not None:
+                on_interval()
+
+        yield from super().iter_native(
+            result,
+            timeout=timeout,
+            interval=interval,
+            no_ack=no_ack,
+            on_message=on_message,
+            on_interval=check_ancestors if ancestors else on_interval,
+        )
+
     def _forget(self, task_id: str) -> None:
         crud_result.forget_result(self._connection.get(), task_id)
 
