@@ -5,7 +5,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from celery import Celery
+from celery import Celery, Task
 
 from backend.app.task.tasks.base import TaskBase
 from backend.app.task.utils.retry import exception_class, retries_exception
@@ -77,3 +77,7 @@ def test_exception_class_resolves_builtins_and_dotted_names() -> None:
     assert exception_class('psycopg.OperationalError') is psycopg.OperationalError
     with pytest.raises(ValueError, match='is not an exception class'):
         exception_class('os.path')
+
+
+def test_taskbase_keeps_celerys_call_so_the_fast_trace_path_stays_on() -> None:
+    assert TaskBase.__call__ is Task.__call__
