@@ -72,7 +72,7 @@ def main() -> int:
             'no:cacheprovider',
             '-q',
             '--durations=15',
-            '-rfE',
+            '-rfEs',
             *sys.argv[1:],
         ]
         return subprocess.run(argv, cwd=root, env=env, check=False).returncode

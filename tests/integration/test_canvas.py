@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from celery import chain, chord, group, states
+from celery.exceptions import TimeoutError as ResultTimeout
 
 from tests.support.canvas_tasks import RUNS_TABLE
 from tests.support.wait import wait_for
@@ -110,7 +111,7 @@ def test_get_many_yields_every_ready_result(celery_app: Any, canvas_worker: tupl
 
 
 def test_get_many_times_out_on_a_task_that_never_ran(celery_app: Any) -> None:
-    with pytest.raises(TimeoutError):
+    with pytest.raises(ResultTimeout):
         list(celery_app.backend.get_many([str(uuid.uuid4())], timeout=0.3, interval=0.1))
 
 
