@@ -163,7 +163,7 @@ class PostgresBackend(BaseBackend):
             iterations += 1
             if max_iterations and iterations >= max_iterations:
                 return
-            nap = min(interval, FIRST_POLL * 2 ** min(iterations, 20))
+            nap = min(interval, FIRST_POLL * 2 ** min(iterations - 1, 20))
             time.sleep(nap if deadline is None else max(0.0, min(nap, deadline - time.monotonic())))
 
     def wait_for(
