@@ -9,9 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir backend && touch backend/__init__.py && pip install . && pip uninstall -y fba-tasks && rm -rf backend build
+# Dependencies first, so a code change does not reinstall them: exactly the versions of requirements.lock.
+COPY pyproject.toml README.md requirements.lock ./
+RUN pip install -r requirements.lock
 
 COPY alembic.ini ./
 COPY backend ./backend

@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     # Reliability: retries (TaskBase), queues and priorities, dead letters
     TASK_RETRY_ON: str = 'ConnectionError,TimeoutError,psycopg.OperationalError,sqlalchemy.exc.OperationalError'
     TASK_RETRY_MAX: Annotated[int, Field(ge=0, le=100)] = 4
-    TASK_RETRY_BACKOFF_BASE: Annotated[float, Field(gt=0)] = 60.0
-    TASK_RETRY_BACKOFF_CAP: Annotated[float, Field(gt=0)] = 3600.0
+    TASK_RETRY_BACKOFF_BASE: Annotated[int, Field(ge=1)] = 60  # Celery's retry_backoff counts whole seconds
+    TASK_RETRY_BACKOFF_CAP: Annotated[int, Field(ge=1)] = 3600
     TASK_RETRY_JITTER: bool = True
     TASK_QUEUES: list[QueueSpec] = Field(default_factory=default_queues, min_length=1)
     TASK_ROUTES: dict[str, str] = Field(default_factory=dict)

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from celery import chain, chord, group, states
-from celery.exceptions import ChordError
+from celery.exceptions import TimeoutError as ResultTimeout
 
 from tests.support.canvas_tasks import RUNS_TABLE
 from tests.support.wait import wait_for
@@ -58,13 +58,14 @@ def test_chord_body_runs_once_when_header_tasks_finish_together(
     assert values == [list(range(SLOTS))] * 3
     runs = pg.execute(f'SELECT task_id, count(*) FROM {RUNS_TABLE} GROUP BY task_id').fetchall()
     assert {row[0]: row[1] for row in runs if row[0] in {r.id for r in results}} == {r.id: 1 for r in results}
-    # And the chord counters and header groups are gone
+    # And each chord counted its 8 header tasks once and marked its body sent; the header groups are gone
     group_ids = [r.parent.id for r in results]
-    assert pg.execute('SELECT count(*) FROM task_chord WHERE group_id = ANY(%s)', [group_ids]).fetchone() == (0,)
+    counters = pg.execute('SELECT done, size, body_sent FROM task_chord WHERE group_id = ANY(%s)', [group_ids])
+    assert counters.fetchall() == [(SLOTS, SLOTS, True)] * 3
     assert pg.execute('SELECT count(*) FROM task_group_result WHERE group_id = ANY(%s)', [group_ids]).fetchone() == (0,)
 
 
-def test_chord_with_a_failing_header_task_fails_the_body(
+def test_chord_with_a_failing_header_task_fails_the_body_with_that_tasks_exception(
     celery_app: Any, canvas_worker: tuple[WorkerProcess, str]
 ) -> None:
     _, queue = canvas_worker
@@ -72,8 +73,27 @@ def test_chord_with_a_failing_header_task_fails_the_body(
         [sig(celery_app, 'task.add', queue, 1, 2), sig(celery_app, 'test.fail', queue, 'gone')],
         sig(celery_app, 'test.record', queue),
     ).apply_async()
-    with pytest.raises(ChordError, match='gone'):
+    # The caller gets the header task's own exception, as with Celery's Redis backend (not a ChordError)
+    with pytest.raises(KeyError, match='gone'):
         result.get(timeout=60, interval=0.1)
+
+
+def test_a_group_chained_after_a_failed_task_raises_that_tasks_exception(
+    celery_app: Any, canvas_worker: tuple[WorkerProcess, str]
+) -> None:
+    _, queue = canvas_worker
+    # Given a chain whose middle task fails, so the group after it never runs
+    failing = celery_app.signature('test.fail', args=('boom',), queue=queue, immutable=True)
+    result = (
+        sig(celery_app, 'task.add', queue, 1, 1)
+        | failing
+        | group(sig(celery_app, 'task.add', queue, 1), sig(celery_app, 'task.add', queue, 2))
+    ).apply_async()
+    # Then the native join of the group raises the failed task's exception instead of waiting for its timeout
+    started = time.monotonic()
+    with pytest.raises(KeyError, match='boom'):
+        result.get(timeout=60, interval=0.1)
+    assert time.monotonic() - started < 30
 
 
 def test_group_joins_natively_in_order(celery_app: Any, canvas_worker: tuple[WorkerProcess, str]) -> None:
@@ -91,7 +111,7 @@ def test_get_many_yields_every_ready_result(celery_app: Any, canvas_worker: tupl
 
 
 def test_get_many_times_out_on_a_task_that_never_ran(celery_app: Any) -> None:
-    with pytest.raises(TimeoutError):
+    with pytest.raises(ResultTimeout):
         list(celery_app.backend.get_many([str(uuid.uuid4())], timeout=0.3, interval=0.1))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from celery.schedules import crontab, solar
 
 from backend.app.task.crud import crud_beat
 from backend.app.task.utils import beat_setup
@@ -21,6 +22,8 @@ from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.broker
 
+#: A solar schedule without its `ephem` dependency, which only its constructor needs.
+SUNSET = solar.__new__(solar)
 COLUMNS = ('name', 'task', 'kind', 'interval_every', 'interval_period', 'crontab', 'clocked_at', 'timezone', 'queue')
 
 
@@ -184,13 +187,37 @@ def test_tick_resends_a_slot_whose_beat_died_before_sending(
 def test_beat_setup_refuses_a_code_schedule_that_cannot_run(
     monkeypatch: pytest.MonkeyPatch, entry: dict[str, Any], message: str
 ) -> None:
-    from backend.app.task.tasks.beat import CODE_SCHEDULES
+    from backend.app.task.tasks.beat import LOCAL_BEAT_SCHEDULE
 
-    monkeypatch.setitem(CODE_SCHEDULES, 'broken', entry)
+    monkeypatch.setitem(LOCAL_BEAT_SCHEDULE, 'broken', entry)
     with pytest.raises(SystemExit) as stopped:
         beat_setup.main()
     sentence = str(stopped.value)
     assert sentence.startswith("Code schedule 'broken' of backend/app/task/tasks/beat.py: ") and message in sentence
+
+
+def test_beat_setup_stops_on_a_solar_entry_naming_it(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(celery_app.conf.beat_schedule, 'at_sunset', {'task': 'task.ping', 'schedule': SUNSET})
+    with pytest.raises(SystemExit, match="Code schedule 'at_sunset': a solar schedule cannot be stored"):
+        beat_setup.main()
+
+
+def test_beat_setup_syncs_app_conf_beat_schedule_with_the_local_one(
+    celery_app: Any, monkeypatch: pytest.MonkeyPatch, pg: psycopg.Connection
+) -> None:
+    # Given an entry a user put in app.conf.beat_schedule, Celery's way
+    pg.execute('DELETE FROM task_schedule')
+    entry = {'task': 'task.add', 'schedule': crontab(minute=0, hour='*/6'), 'args': (2, 3), 'kwargs': {}}
+    monkeypatch.setitem(celery_app.conf.beat_schedule, 'conf_adder', entry)
+    # When beat's start-up child runs
+    beat_setup.main()
+    # Then it is a code schedule next to LOCAL_BEAT_SCHEDULE's
+    rows = pg.execute('SELECT name, source, crontab, args FROM task_schedule WHERE enabled ORDER BY name').fetchall()
+    pg.execute('DELETE FROM task_schedule')
+    assert rows == [
+        ('celery.backend_cleanup', 'code', '0 4 * * *', []),
+        ('conf_adder', 'code', '0 0,6,12,18 * * *', [2, 3]),
+    ]
 
 
 def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:

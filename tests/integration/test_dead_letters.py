@@ -49,15 +49,15 @@ def run() -> str:
 def test_retryable_failure_runs_again_after_a_doubling_backoff(
     celery_app: Any, dlq_worker: WorkerProcess, queue: str, pg: psycopg.Connection, run: str
 ) -> None:
-    # Given a task whose first two attempts raise ConnectionError (policy: base 0.5 s, no jitter)
+    # Given a task whose first two attempts raise ConnectionError (Celery's autoretry: backoff 1 s, no jitter)
     result = celery_app.send_task('reliability.flaky', args=[run, 2], queue=queue)
     # When it is left to the worker
     assert result.get(timeout=60, interval=0.05) == 2
-    # Then it ran three times, waiting about 0.5 s and then 1 s in between, and left no dead letter
+    # Then it ran three times, waiting about 1 s and then 2 s in between, and left no dead letter
     attempts = logged(pg, run)
     assert [value for _, value, _, _ in attempts] == ['attempt 0', 'attempt 1', 'attempt 2']
     gaps = [later[3] - earlier[3] for earlier, later in itertools.pairwise(attempts)]
-    assert 0.5 <= gaps[0] < 3 and 1.0 <= gaps[1] < 4, gaps
+    assert 1.0 <= gaps[0] < 3 and 2.0 <= gaps[1] < 4, gaps
     assert dead_letter(pg, result.id) is None
 
 

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from celery.schedules import crontab
+from celery.schedules import schedule as celery_schedule
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.errors import InvalidSchedule, ScheduleConflict, ScheduleNotFound
@@ -173,6 +175,34 @@ async def test_sync_code_schedules_upserts_and_disables_removed_ones(db: AsyncSe
     assert [(s.version, s.next_run_at) for s in again] == [(s.version, s.next_run_at) for s in first]
     assert (first[1].queue, first[1].expire_seconds, first[1].interval_every) == ('bulk', 10, 30)
     assert [(s.name, s.enabled) for s in last] == [('cleanup', True), ('pinger', False)]
+
+
+async def test_sync_code_schedules_stores_celerys_schedule_shapes(
+    db: AsyncSession, pg: psycopg.Connection, no_schedules: None
+) -> None:
+    # Given entries as Celery users write them: crontab and schedule objects, a timedelta, float seconds
+    entries: dict[str, dict[str, Any]] = {
+        'nightly': {'task': 'task.ping', 'schedule': crontab(hour=0, minute=0)},
+        'weekdays': {'task': 'task.ping', 'schedule': crontab(minute='*/30', hour='8-18', day_of_week='mon-fri')},
+        'every_5_minutes': {'task': 'task.add', 'schedule': 300.0, 'args': (1, 2)},
+        'hourly': {'task': 'task.ping', 'schedule': timedelta(hours=1), 'options': {'queue': 'bulk'}},
+        'objects': {'task': 'task.ping', 'schedule': celery_schedule(run_every=90), 'options': {'expires': 30.0}},
+    }
+    # When they are synced
+    await schedule_service.sync_code_schedules(db=db, entries=entries)
+    await db.commit()
+    # Then each row holds the same timing, and is planned
+    rows = pg.execute(
+        'SELECT name, kind, crontab, interval_every, args, queue, expire_seconds, next_run_at IS NOT NULL '
+        'FROM task_schedule ORDER BY name'
+    ).fetchall()
+    assert rows == [
+        ('every_5_minutes', 'interval', None, 300, [1, 2], None, None, True),
+        ('hourly', 'interval', None, 3600, [], 'bulk', None, True),
+        ('nightly', 'crontab', '0 0 * * *', None, [], None, None, True),
+        ('objects', 'interval', None, 90, [], None, 30, True),
+        ('weekdays', 'crontab', '0,30 8-18 * * 1-5', None, [], None, None, True),
+    ]
 
 
 async def test_sync_code_schedules_refuses_a_schedule_that_cannot_run(db: AsyncSession) -> None:

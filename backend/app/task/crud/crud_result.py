@@ -74,11 +74,12 @@ def set_chord_size(conn: Connection, group_id: str, size: int) -> None:
     conn.execute(query('set_chord_size'), {'group_id': group_id, 'size': size})
 
 
-def count_chord_part(conn: Connection, group_id: str) -> tuple[int, int | None] | None:
-    """Count one finished header task; (done, size) after the increment, None for an unknown chord."""
-    row = conn.execute(query('count_chord_part'), {'group_id': group_id}).fetchone()
-    return None if row is None else (row[0], row[1])
+def count_chord_part(conn: Connection, group_id: str, task_id: str) -> tuple[int, int | None, bool] | None:
+    """Count one finished header task once: (done, size, whether this task sends the body), None for an unknown
+    chord. A task id counted before (a redelivered copy) leaves `done` as it was."""
+    row = conn.execute(query('count_chord_part'), {'group_id': group_id, 'task_id': task_id}).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
 
 
-def delete_chord(conn: Connection, group_id: str) -> None:
-    conn.execute(query('delete_chord'), {'group_id': group_id})
+def mark_chord_body_sent(conn: Connection, group_id: str) -> None:
+    conn.execute(query('mark_chord_body_sent'), {'group_id': group_id})

@@ -85,10 +85,15 @@ FROM task_result
 WHERE task_id = ANY(%(task_ids)s)
 
 -- name: start_chord
--- A chord is about to send its header: (re)start its counter; the size comes later.
-INSERT INTO task_chord (group_id, size, done, date_created)
-VALUES (%(group_id)s, NULL, 0, now())
-ON CONFLICT (group_id) DO UPDATE SET size = NULL, done = 0, date_created = now()
+-- A chord is about to send its header: (re)start its counter, forgetting the parts of an earlier run of the
+-- same group id; the size comes later.
+WITH cleared AS (
+    DELETE FROM task_chord_part WHERE group_id = %(group_id)s
+)
+INSERT INTO task_chord (group_id, size, done, completed_by, body_sent, date_created)
+VALUES (%(group_id)s, NULL, 0, NULL, false, now())
+ON CONFLICT (group_id) DO UPDATE SET size = NULL, done = 0, completed_by = NULL, body_sent = false,
+                                     date_created = now()
 
 -- name: set_chord_size
 -- The number of header tasks, set just before the last header message is sent.
@@ -97,15 +102,27 @@ VALUES (%(group_id)s, %(size)s, 0, now())
 ON CONFLICT (group_id) DO UPDATE SET size = EXCLUDED.size
 
 -- name: count_chord_part
--- One header task finished. The row lock serialises concurrent finishers, so each
--- sees a distinct `done` and exactly one sees done = size and sends the body.
-UPDATE task_chord SET done = done + 1
-WHERE group_id = %(group_id)s
-RETURNING done, size
+-- One header task finished. Its id is recorded once, so a redelivered copy of a counted task adds nothing.
+-- The row lock serialises concurrent finishers, so exactly one brings `done` to `size`; it is recorded in
+-- `completed_by`, and it (or its own redelivered copy, if it died before the body went out) sends the body.
+WITH part AS (
+    INSERT INTO task_chord_part (group_id, task_id)
+    SELECT group_id, %(task_id)s FROM task_chord WHERE group_id = %(group_id)s
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+UPDATE task_chord c
+SET done = c.done + (SELECT count(*) FROM part),
+    completed_by = CASE
+        WHEN c.completed_by IS NULL AND c.done + (SELECT count(*) FROM part) = c.size THEN %(task_id)s
+        ELSE c.completed_by
+    END
+WHERE c.group_id = %(group_id)s
+RETURNING c.done, c.size, COALESCE(c.completed_by = %(task_id)s AND NOT c.body_sent, false) AS sends_body
 
--- name: delete_chord
--- The body was sent (or the chord failed): drop the counter.
-DELETE FROM task_chord WHERE group_id = %(group_id)s
+-- name: mark_chord_body_sent
+-- The body was published (or the chord failed): no copy of a header task sends it again.
+UPDATE task_chord SET body_sent = true WHERE group_id = %(group_id)s
 
 -- name: mark_beat_transaction
 -- Tag the current transaction as beat's own: the schedule triggers neither bump versions nor notify.

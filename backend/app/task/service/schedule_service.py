@@ -8,7 +8,7 @@ when first needed, never imported here).
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,7 @@ from backend.app.task.schema.schedule import (
     UpdateScheduleParam,
 )
 from backend.app.task.service.task_service import check_arguments
+from backend.app.task.utils import beat_entries
 from backend.app.task.utils.dispatch import default_app, publish
 from backend.app.task.utils.redact import restore_masked
 from backend.app.task.utils.schedule_plan import Timing, check_send_fields, send_options, slot_task_id
@@ -256,21 +257,8 @@ async def _sync_code_schedule(db: AsyncSession, name: str, entry: Mapping[str, A
 
 
 def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateScheduleParam:
-    """Read one entry in Celery's `beat_schedule` shape: `schedule` is seconds, a timedelta,
-    a crontab string or an aware datetime; `options` may hold queue, routing_key, priority, expires."""
-    fields = {key: value for key, value in entry.items() if key not in ('schedule', 'options')}
-    options = dict(entry.get('options') or {})
-    if 'expires' in options:
-        options['expire_seconds'] = options.pop('expires')
-    schedule = entry.get('schedule')
-    if isinstance(schedule, timedelta):
-        schedule = schedule.total_seconds()
-    if isinstance(schedule, str):
-        spec: dict[str, Any] = {'kind': 'crontab', 'crontab': schedule}
-    elif isinstance(schedule, datetime):
-        spec = {'kind': 'clocked', 'clocked_at': schedule}
-    elif isinstance(schedule, int | float) and float(schedule).is_integer():
-        spec = {'kind': 'interval', 'interval_every': int(schedule), 'interval_period': 'seconds'}
-    else:
-        raise InvalidSchedule('schedule must be whole seconds, a crontab or a datetime.')
-    return build_param(CreateScheduleParam, {'name': name, **spec, **options, **fields})
+    """Read one entry in Celery's `beat_schedule` shape (see utils/beat_entries.py)."""
+    try:
+        return CreateScheduleParam.model_validate(beat_entries.entry_fields(name, entry))
+    except ValidationError as error:
+        raise InvalidSchedule(f'Code schedule {name!r}: {validation_sentence(error)}.') from None

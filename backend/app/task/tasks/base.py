@@ -2,7 +2,10 @@
 
 TaskBase runs the app's hooks (logging first) around each task; feature code
 customises a task by overriding `after_success`, `after_failure` or
-`after_retry` in a subclass, never by re-implementing the logging.
+`after_retry` in a subclass, never by re-implementing the logging. TaskBase is
+the app's task class, so `@celery_app.task` and `@shared_task` tasks are
+TaskBase tasks too (with or without `base=TaskBase`), and an `async def` body
+runs on the worker process's event loop whichever decorator declared it.
 """
 
 import functools
@@ -10,10 +13,12 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
-from celery import Task, shared_task
+from celery import Task, current_task, shared_task
+from celery.app.task import Context
 from celery.exceptions import Retry
 from pydantic import BaseModel
 
@@ -23,12 +28,40 @@ from backend.app.task.utils.event_loop import run_async
 from backend.app.task.utils.hooks.base import TaskHook
 from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.queues import PRIORITY_HEADER
-from backend.app.task.utils.retry import RetryPolicy
+from backend.app.task.utils.retry import FromSettings
 from backend.app.task.utils.scrub import scrub_exception
-from backend.app.task.utils.signature import parameter_names
-from backend.core.conf import get_settings
 
 logger = logging.getLogger(__name__)
+
+
+#: The request of the task whose coroutine runs on the event loop: `self.request` there reads it, because
+#: Celery keeps requests per thread and the coroutine runs on the loop's thread.
+_loop_request: ContextVar[Context | None] = ContextVar('fba_loop_request', default=None)
+
+
+def _wrap_run(fun: Callable[..., Any], bound: bool) -> Any:
+    """A task class's `run`: the body, on this process's event loop if it is a coroutine function, whose exception
+    has the values of secret arguments scrubbed from it before anything records it (result, dead letter, logs,
+    events). It wraps the body, not `__call__`, so Celery's fast trace path stays on; a body without `self` stays a
+    staticmethod, so signature checks see its own parameters."""
+    names = list(inspect.signature(fun).parameters)[1 if bound else 0 :]
+    is_async = inspect.iscoroutinefunction(fun)
+
+    @functools.wraps(fun)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            if not is_async:
+                return fun(*args, **kwargs)
+            token = _loop_request.set((args[0] if bound else current_task).request)
+            try:
+                return run_async(fun(*args, **kwargs))
+            finally:
+                _loop_request.reset(token)
+        except BaseException as exc:
+            scrub_exception(exc, names, args[1:] if bound else args, kwargs)
+            raise
+
+    return run if bound else staticmethod(run)
 
 
 class TaskBase(Task):
@@ -39,47 +72,40 @@ class TaskBase(Task):
     is_async: bool = False
     #: Optional pydantic model that the task's keyword arguments must fit.
     payload: type[BaseModel] | None = None
-    #: This task's retry rules; unset fields come from the TASK_RETRY_* settings.
-    retry_policy: RetryPolicy | None = None
+    # Celery's retry options; a task's own value replaces the TASK_RETRY_* setting's.
+    autoretry_for = FromSettings()
+    max_retries = FromSettings()
+    retry_backoff = FromSettings()
+    retry_backoff_max = FromSettings()
+    retry_jitter = FromSettings()
+    default_retry_delay = FromSettings()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A body however declared (`@task`, `@celery_app.task`, `@shared_task`, a `run` method) is wrapped once,
+        here: an `async def` one becomes a synchronous `run` that Celery's fast trace path calls like any other."""
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get('run')
+        if run is None:
+            return
+        fun = run.__func__ if isinstance(run, staticmethod) else run
+        cls.is_async = inspect.iscoroutinefunction(fun)
+        cls.run = _wrap_run(fun, bound=not isinstance(run, staticmethod))
+
+    @property
+    def request(self) -> Context:
+        loop_request = _loop_request.get()
+        return loop_request if loop_request is not None else super().request
 
     @property
     def hooks(self) -> list[TaskHook]:
         return getattr(self.app, 'hooks', [])
 
-    @property
-    def policy(self) -> RetryPolicy:
-        return (self.retry_policy or RetryPolicy()).over(RetryPolicy.from_settings(get_settings()))
-
-    @property
-    def max_retries(self) -> int | None:
-        """Celery reads this when a worker process dies mid-task (`task_retry_on_worker_lost`): the policy's limit."""
-        return self.policy.max_retries
-
-    @property
-    def default_retry_delay(self) -> float:
-        """...and this as the wait before that retry: the policy's first backoff."""
-        return self.policy.delay(0)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the body; a retryable exception schedules the next attempt after the policy's backoff."""
-        try:
-            return super().__call__(*args, **kwargs)
-        except Retry as retry:
-            scrub_exception(retry, parameter_names(self), args, kwargs)
-            raise
-        except Exception as exc:
-            # Before anything records it: the stored result, the dead letter, logs and events see the masked text.
-            scrub_exception(exc, parameter_names(self), args, kwargs)
-            policy = self.policy
-            retries = self.request.retries or 0
-            if self.request.called_directly or not policy.retries(exc) or retries >= (policy.max_retries or 0):
-                raise
-            # The caller's priority travels in a header (see utils/queues.py); the retry message keeps it.
-            wanted = getattr(self.request, PRIORITY_HEADER, None)
-            headers = {PRIORITY_HEADER: wanted} if wanted is not None else None
-            raise self.retry(
-                exc=exc, countdown=policy.delay(retries), max_retries=policy.max_retries, headers=headers
-            ) from exc
+    def retry(self, *args: Any, **options: Any) -> Retry:
+        """Celery's retry; on Redis the message keeps the priority the caller asked for (see utils/queues.py)."""
+        wanted = getattr(self.request, PRIORITY_HEADER, None)
+        if wanted is not None:
+            options['headers'] = {**(options.get('headers') or {}), PRIORITY_HEADER: wanted}
+        return super().retry(*args, **options)
 
     def before_start(self, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
         """Refuse, before the body runs, a message that cannot end well: a value the result store cannot take
@@ -88,7 +114,7 @@ class TaskBase(Task):
         check_storable(task_id, 'task_id')
         check_storable(args, 'args')
         check_storable(kwargs, 'kwargs')
-        check_redelivery(self, self.policy.max_retries or 0)
+        check_redelivery(self, self.max_retries or 0)
         setattr(self.request, TIME_START, time.monotonic())
         for hook in self.hooks:
             self._safely(hook.on_start, self, task_id, args, kwargs)
@@ -133,17 +159,5 @@ class TaskBase(Task):
 
 
 def task(name: str, *, base: type[TaskBase] = TaskBase, **options: Any) -> Callable[[Callable[..., Any]], TaskBase]:
-    """Declare a task named `<feature>.<verb>_<noun>`; `async def` bodies run on the worker's loop."""
-
-    def decorate(fn: Callable[..., Any]) -> TaskBase:
-        body = fn
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            def body(*args: Any, **kwargs: Any) -> Any:
-                return run_async(fn(*args, **kwargs))
-
-        is_async = inspect.iscoroutinefunction(fn)
-        return shared_task(name=name, base=base, is_async=is_async, **options)(body)
-
-    return decorate
+    """Declare a task named `<feature>.<verb>_<noun>`; any Celery task option passes through."""
+    return shared_task(name=name, base=base, **options)

@@ -3,13 +3,13 @@
 Beat never imports the drop-in task modules: whatever they import would stay in
 its memory for its whole life and slow its start. At start it runs this module
 (`python -m backend.app.task.utils.beat_setup`) beside its first tick. The
-child imports the task modules, upserts the schedules of `tasks/beat.py` and
-prints the registered task names as JSON, which beat checks edited rows
-against. A code schedule that cannot run makes the child exit 1 with one
-sentence, and beat stops with that sentence; so does a database that refuses
-the statements (not migrated). PostgreSQL out of reach makes it exit
-`EX_TEMPFAIL`, and beat runs it again a little later (beat's own ticks wait for
-the database meanwhile).
+child imports the task modules, upserts the schedules of `tasks/beat.py`
+(`LOCAL_BEAT_SCHEDULE`) and of `app.conf.beat_schedule`, and prints the
+registered task names as JSON, which beat checks edited rows against. A code
+schedule that cannot run makes the child exit 1 with one sentence, and beat
+stops with that sentence; so does a database that refuses the statements (not
+migrated). PostgreSQL out of reach makes it exit `EX_TEMPFAIL`, and beat runs
+it again a little later (beat's own ticks wait for the database meanwhile).
 """
 
 import asyncio
@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 from backend.app.task.errors import TaskError
 
@@ -67,14 +68,13 @@ class BeatSetup:
             self._proc.communicate()
 
 
-async def _sync_code_schedules() -> None:
+async def _sync_code_schedules(entries: dict[str, Any]) -> None:
     from backend.app.task.service import schedule_service
-    from backend.app.task.tasks.beat import CODE_SCHEDULES
     from backend.database.db import async_session, dispose_async_engine
 
     try:
         async with async_session() as db:
-            await schedule_service.sync_code_schedules(db=db, entries=CODE_SCHEDULES)
+            await schedule_service.sync_code_schedules(db=db, entries=entries)
     finally:
         await dispose_async_engine()
 
@@ -82,13 +82,15 @@ async def _sync_code_schedules() -> None:
 def main() -> None:
     from sqlalchemy.exc import DBAPIError, OperationalError  # not at the top: beat imports this module
 
+    from backend.app.task.tasks.beat import LOCAL_BEAT_SCHEDULE
+    from backend.app.task.utils.beat_entries import merged_entries
     from backend.app.task.utils.dispatch import default_app
 
     app = default_app()
     try:
-        asyncio.run(_sync_code_schedules())
+        asyncio.run(_sync_code_schedules(merged_entries(LOCAL_BEAT_SCHEDULE, app.conf.beat_schedule or {})))
     except TaskError as error:
-        raise SystemExit(error.message) from None
+        raise SystemExit(f'Code schedules (tasks/beat.py, app.conf.beat_schedule): {error.message}') from None
     except (OSError, OperationalError) as error:  # out of reach (or timed out): beat waits for it
         print(f'PostgreSQL did not take the code schedules ({_reason(error)}); trying again shortly.', file=sys.stderr)
         raise SystemExit(os.EX_TEMPFAIL) from None

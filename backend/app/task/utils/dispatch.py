@@ -20,6 +20,7 @@ from kombu.utils.json import dumps
 from kombu.utils.uuid import uuid
 
 from backend.app.task.errors import BrokerRefused, BrokerUnavailable, PoisonValue
+from backend.app.task.internals import kombu_private
 from backend.app.task.utils.call_headers import task_parameter_names
 from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.queues import native_delay_route
@@ -171,7 +172,7 @@ def _sender(
             nonlocal encoder
             if encoder is None:
                 encoder = _AmqpProperties(fixed, {k: v for k, v in headers.items() if k not in VARYING_HEADERS})
-            message = _PreparedMessage(body.encode(), encoder.encode(headers, task_id))
+            message = kombu_private.PreparedAmqpMessage(body.encode(), encoder.encode(headers, task_id))
             channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
 
         return send_amqp
@@ -205,7 +206,7 @@ class _AmqpProperties:
     def __init__(self, fixed: dict[str, Any], fixed_headers: dict[str, Any]) -> None:
         placeholder = '#' * 36
         template = amqp.Message(b'', application_headers={}, correlation_id=placeholder, **fixed)
-        encoded = template._serialize_properties()
+        encoded = kombu_private.amqp_properties(template)
         # flags (2 bytes), content_type and content_encoding (short strings), then the headers table.
         start = 2 + 1 + len(fixed['content_type']) + 1 + len(fixed['content_encoding'])
         if encoded[start : start + 4] != b'\x00\x00\x00\x00':
@@ -232,17 +233,6 @@ class _AmqpProperties:
                 self._after_tail,
             )
         )
-
-
-class _PreparedMessage(amqp.Message):
-    """A message whose properties are already encoded."""
-
-    def __init__(self, body: bytes, encoded_properties: bytes) -> None:
-        super().__init__(body)
-        self._encoded_properties = encoded_properties
-
-    def _serialize_properties(self) -> bytes:
-        return self._encoded_properties
 
 
 def connection_is_amqp(app: Celery) -> bool:

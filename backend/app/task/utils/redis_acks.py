@@ -10,6 +10,8 @@ from kombu.message import Message
 from kombu.transport import virtual
 from kombu.transport.redis import Channel
 
+from backend.app.task.internals import kombu_private
+
 
 def is_redis(channel: object) -> bool:
     return isinstance(channel, Channel)
@@ -20,8 +22,8 @@ def ack_many(channel: Channel, messages: list[Message]) -> None:
     qos = channel.qos
     with qos.pipe_or_acquire() as pipe:
         for message in messages:
-            qos._remove_from_indices(message.delivery_tag, pipe)
+            kombu_private.redis_remove_from_indices(qos, message.delivery_tag, pipe)
         pipe.execute()
     for message in messages:
         virtual.QoS.ack(qos, message.delivery_tag)
-        message._state = 'ACK'
+        kombu_private.mark_acknowledged(message)

@@ -3,8 +3,9 @@
 Selected by dotted path in `celery.py`; `AsyncResult`, `.get()`, groups, chords,
 `get_many`/native joins, revoke and Flower use it like any Celery backend.
 Chords count their finished header tasks in `task_chord` with one atomic
-increment, so the body is sent exactly once even when header tasks finish at
-the same moment on different workers.
+statement that records each task id once, so the body is sent once even when
+header tasks finish at the same moment on different workers or a counted
+header task is delivered again.
 """
 
 import json
@@ -18,10 +19,12 @@ from celery import states
 from celery.backends.base import BaseBackend
 from celery.canvas import maybe_signature
 from celery.exceptions import BackendGetMetaError, BackendStoreError, ChordError
+from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import GroupResult, allow_join_result, result_from_tuple
 
 from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
+from backend.app.task.internals import celery_private
 from backend.app.task.utils.json_safety import check_storable, storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
 from backend.app.task.utils.redact import redact_call
@@ -30,6 +33,8 @@ from backend.app.task.utils.signature import parameter_names
 from backend.core.conf import get_settings
 
 logger = logging.getLogger(__name__)
+#: Seconds before the second poll of a wait for results; each later poll waits twice as long, up to the interval.
+FIRST_POLL = 0.01
 
 
 class PostgresBackend(BaseBackend):
@@ -71,7 +76,7 @@ class PostgresBackend(BaseBackend):
         return result
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> None:
-        self._ensure_retryable(lambda: self._write(rows))
+        celery_private.ensure_retryable(self, lambda: self._write(rows))
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         """Store rows; if PostgreSQL refuses a value in them (a message's arguments that arrived anyway, an
@@ -172,23 +177,31 @@ class PostgresBackend(BaseBackend):
         max_iterations: int | None = None,
         READY_STATES: frozenset[str] = states.READY_STATES,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield (id, meta) as tasks become ready, polling all pending ids with one query per interval."""
+        """Yield (id, meta) as tasks become ready, polling all pending ids with one query per poll.
+
+        The first polls come FIRST_POLL seconds apart, doubling up to `interval`, so
+        a result that is ready soon is seen soon and a long wait still costs one
+        query per `interval`.
+        """
         interval = 0.5 if interval is None else interval
         pending = set(task_ids)
+        cache = celery_private.result_cache(self)
         for task_id in list(pending):
-            cached = self._cache.get(task_id)
+            cached = cache.get(task_id)
             if cached is not None and cached['status'] in READY_STATES:
                 pending.discard(task_id)
                 yield task_id, cached
         deadline = None if timeout is None else time.monotonic() + timeout
         iterations = 0
         while pending:
-            rows = self._ensure_retryable(lambda: crud_result.get_results(self._connection.get(), list(pending)))
+            rows = celery_private.ensure_retryable(
+                self, lambda: crud_result.get_results(self._connection.get(), list(pending))
+            )
             for row in rows:
                 if row['status'] not in READY_STATES:
                     continue
                 meta = self._meta_from_row(row['task_id'], row)
-                self._cache[row['task_id']] = meta
+                cache[row['task_id']] = meta
                 pending.discard(row['task_id'])
                 if on_message is not None:
                     on_message(meta)
@@ -196,14 +209,60 @@ class PostgresBackend(BaseBackend):
             if not pending:
                 return
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f'Operation timed out ({timeout})')
+                raise ResultTimeout(f'Operation timed out ({timeout})')
             if on_interval:
                 on_interval()
             iterations += 1
             if max_iterations and iterations >= max_iterations:
                 return
-            nap = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
-            time.sleep(nap)
+            nap = min(interval, FIRST_POLL * 2 ** min(iterations - 1, 20))
+            time.sleep(nap if deadline is None else max(0.0, min(nap, deadline - time.monotonic())))
+
+    def wait_for(
+        self,
+        task_id: str,
+        timeout: float | None = None,
+        interval: float = 0.5,
+        no_ack: bool = True,
+        on_interval: Any = None,
+    ) -> dict[str, Any]:
+        """`AsyncResult.get()`'s wait, through `get_many`: Celery's own loop sleeps a whole `interval` (0.5 s by
+        default) before it looks again, which every caller of a quick task would wait for."""
+        for _, meta in self.get_many([task_id], timeout=timeout, interval=interval, on_interval=on_interval):
+            return meta
+        raise ResultTimeout(f'Operation timed out ({timeout})')
+
+    def iter_native(
+        self,
+        result: Any,
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """Celery's native join, re-raising a failed ancestor's error between polls as `AsyncResult.get` does
+        (`follow_parents`): a group chained after a task that failed never runs, so waiting would only time out."""
+        ancestors = []
+        node = getattr(result, 'parent', None)
+        while node is not None:
+            ancestors.append(node)
+            node = node.parent
+
+        def check_ancestors() -> None:
+            for ancestor in reversed(ancestors):
+                ancestor.maybe_throw()
+            if on_interval is not None:
+                on_interval()
+
+        yield from super().iter_native(
+            result,
+            timeout=timeout,
+            interval=interval,
+            no_ack=no_ack,
+            on_message=on_message,
+            on_interval=check_ancestors if ancestors else on_interval,
+        )
 
     def _forget(self, task_id: str) -> None:
         crud_result.forget_result(self._connection.get(), task_id)
@@ -233,41 +292,49 @@ class PostgresBackend(BaseBackend):
         crud_result.set_chord_size(self._connection.get(), group_id, chord_size)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
-        """Count one finished header task; whoever brings the count to the size sends the body."""
+        """Count one finished header task, once per task id; the task that completed the count sends the body."""
         group_id = getattr(request, 'group', None)
         if not group_id or not getattr(request, 'chord', None):
             return
-        # Not retried: an increment whose reply was lost may have counted already.
-        counted = crud_result.count_chord_part(self._connection.get(), group_id)
+        # Not retried: the statement is idempotent per task id, but a lost reply is a crash like any other,
+        # and the message's redelivery counts (or sends) again.
+        counted = crud_result.count_chord_part(self._connection.get(), group_id, request.id)
         if counted is None:
             logger.warning('chord %s: a header task finished after the chord was completed or expired', group_id)
             return
-        done, size = counted
-        if size is not None and done == size:
+        if counted[2]:
             self._send_chord_body(group_id, maybe_signature(request.chord, app=self.app))
 
     def _send_chord_body(self, group_id: str, body: Any) -> None:
+        """Join the header and send the body, then mark it sent.
+
+        Marked only after publishing: a last header task that dies in between is
+        redelivered and sends the body again, under the same (frozen) task id, so
+        the result store keeps one result. A failed header task fails the body with
+        that task's own exception, which is what the caller gets from `get()`.
+        """
         try:
-            header = GroupResult.restore(group_id, backend=self)
-            if header is None:
-                raise ChordError(f'GroupResult {group_id} no longer exists')
             try:
-                with allow_join_result():
-                    values = header.join_native(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
+                values = self._join_header(group_id)
             except Exception as exc:
-                culprit = next(header._failed_join_report(), None)
-                reason = f'Dependency {culprit.id} raised {exc!r}' if culprit is not None else repr(exc)
-                raise ChordError(reason) from exc
+                logger.error('chord %s failed: a header task raised %r', group_id, exc)
+                self.chord_error_from_stack(body, exc)
+                return
             try:
                 body.delay(values)
             except Exception as exc:
-                raise ChordError(f'Callback error: {exc!r}') from exc
-        except ChordError as error:
-            logger.error('chord %s failed: %s', group_id, error)
-            self.chord_error_from_stack(body, error)
+                logger.error('chord %s failed: its body could not be sent: %r', group_id, exc)
+                self.chord_error_from_stack(body, ChordError(f'Callback error: {exc!r}'))
         finally:
+            crud_result.mark_chord_body_sent(self._connection.get(), group_id)
             crud_result.delete_group(self._connection.get(), group_id)
-            crud_result.delete_chord(self._connection.get(), group_id)
+
+    def _join_header(self, group_id: str) -> list[Any]:
+        header = GroupResult.restore(group_id, backend=self)
+        if header is None:
+            raise ChordError(f'GroupResult {group_id} no longer exists')
+        with allow_join_result():
+            return header.join_native(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
 
     # Expiry -------------------------------------------------------------------------------------
 

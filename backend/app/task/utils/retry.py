@@ -1,28 +1,20 @@
-"""When a failed task runs again: which exceptions retry, how often, and how long it waits in between.
+"""The defaults of Celery's own retry options, taken from the `TASK_RETRY_*` settings.
 
-Defaults come from the `TASK_RETRY_*` settings; a task overrides any part with
-`@task(..., retry_policy=RetryPolicy(max_retries=8))`. The wait doubles from
-`backoff_base` up to `backoff_cap`; jitter spreads it over [delay/2, delay] so
-tasks that failed together do not all come back at the same instant.
+Retrying is Celery's `autoretry_for` mechanism, unchanged: a task that sets
+`autoretry_for`, `max_retries`, `retry_backoff`, `retry_backoff_max`,
+`retry_jitter` or `default_retry_delay` gets exactly what Celery documents. A
+`TaskBase` task that sets none of them gets the settings' values, read when
+the attribute is read, so a worker follows its own settings.
 """
 
 import builtins
-import random
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
+from celery import Task
 from kombu.utils.imports import symbol_by_name
 
-from backend.core.conf import Settings
-
-
-def backoff_delay(
-    retries: int, *, base: float, cap: float, jitter: bool, rand: Callable[[], float] = random.random
-) -> float:
-    """Seconds to wait before retry number `retries + 1`: base * 2**retries, capped, optionally jittered."""
-    delay = min(cap, base * 2 ** min(retries, 62))
-    return delay / 2 + delay / 2 * rand() if jitter else delay
+from backend.core.conf import get_settings
 
 
 @cache
@@ -34,34 +26,31 @@ def exception_class(name: str) -> type[BaseException]:
     return found
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """A task's retry rules; a field left as None takes the setting's value."""
+def retry_defaults() -> dict[str, Any]:
+    """Celery's retry options as the settings set them (backoff in whole seconds, as Celery counts it)."""
+    settings = get_settings()
+    return {
+        'autoretry_for': tuple(exception_class(name) for name in settings.retry_on_names),
+        'max_retries': settings.TASK_RETRY_MAX,
+        'retry_backoff': settings.TASK_RETRY_BACKOFF_BASE,
+        'retry_backoff_max': settings.TASK_RETRY_BACKOFF_CAP,
+        'retry_jitter': settings.TASK_RETRY_JITTER,
+        'default_retry_delay': settings.TASK_RETRY_BACKOFF_BASE,
+    }
 
-    retry_on: tuple[type[BaseException], ...] | None = None
-    max_retries: int | None = None
-    backoff_base: float | None = None
-    backoff_cap: float | None = None
-    jitter: bool | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> 'RetryPolicy':
-        return cls(
-            retry_on=tuple(exception_class(name) for name in settings.retry_on_names),
-            max_retries=settings.TASK_RETRY_MAX,
-            backoff_base=settings.TASK_RETRY_BACKOFF_BASE,
-            backoff_cap=settings.TASK_RETRY_BACKOFF_CAP,
-            jitter=settings.TASK_RETRY_JITTER,
-        )
+class FromSettings:
+    """A task class attribute whose value is the setting's; a task's own option (a class attribute) replaces it."""
 
-    def over(self, defaults: 'RetryPolicy') -> 'RetryPolicy':
-        """This policy with every unset field taken from `defaults`."""
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if getattr(self, name) is not None}
-        return replace(defaults, **fields)
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
 
-    def retries(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.retry_on or ())
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        return retry_defaults()[self.name]
 
-    def delay(self, retries: int) -> float:
-        assert self.backoff_base is not None and self.backoff_cap is not None
-        return backoff_delay(retries, base=self.backoff_base, cap=self.backoff_cap, jitter=bool(self.jitter))
+
+def retries_exception(task: Task, exc: BaseException) -> bool:
+    """True when the task's `autoretry_for` (less `dont_autoretry_for`) covers `exc`: its failure used up retries."""
+    retried = tuple(getattr(task, 'autoretry_for', None) or ())
+    excluded = tuple(getattr(task, 'dont_autoretry_for', None) or ())
+    return isinstance(exc, retried) and not isinstance(exc, excluded)

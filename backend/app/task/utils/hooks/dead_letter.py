@@ -12,19 +12,19 @@ from kombu.exceptions import EncodeError
 from backend.app.task.utils import dead_letters
 from backend.app.task.utils.deliveries import DeliveredTooOften
 from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.utils.retry import retries_exception
 
 
 def failure_reason(task: Task, exc: BaseException) -> str:
     """`time_limit`, `worker_lost` (also: redelivered too often), `unstorable` (a value in its call or result that
-    JSON or PostgreSQL cannot hold), `retries_exhausted` (the policy retries this exception) or `non_retryable`."""
+    JSON or PostgreSQL cannot hold), `retries_exhausted` (the task's `autoretry_for` covers it) or `non_retryable`."""
     if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
         return 'time_limit'
     if isinstance(exc, WorkerLostError | DeliveredTooOften):
         return 'worker_lost'
     if isinstance(exc, EncodeError):
         return 'unstorable'
-    policy = getattr(task, 'policy', None)
-    return 'retries_exhausted' if policy is not None and policy.retries(exc) else 'non_retryable'
+    return 'retries_exhausted' if retries_exception(task, exc) else 'non_retryable'
 
 
 class DeadLetterHook(TaskHook):

@@ -1,0 +1,134 @@
+"""One test per Celery / kombu / py-amqp internal in backend/app/task/internals: an upgrade that removes or changes
+one fails here, with the internal's name in the message."""
+
+import inspect
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import amqp
+import amqp.method_framing
+import pytest
+from celery import Celery, states
+from celery.backends.base import BaseBackend
+from celery.result import GroupResult
+from kombu import Connection
+from kombu.message import ACK_STATES, Message
+
+from backend.app.task.internals import celery_private, kombu_private
+
+
+@pytest.fixture
+def backend() -> Iterator[BaseBackend]:
+    app = Celery('internals', set_as_current=False)
+    app.conf.result_cache_max = 10
+    yield BaseBackend(app)
+    app.close()
+
+
+def test_backend_ensure_retryable_runs_the_call_under_celerys_retry_policy(backend: BaseBackend) -> None:
+    assert hasattr(BaseBackend, '_ensure_retryable'), 'Celery removed BaseBackend._ensure_retryable'
+    calls: list[int] = []
+    backend.always_retry, backend.max_retries, backend.base_sleep_between_retries_ms = True, 2, 1
+    backend.exception_safe_to_retry = lambda exc: isinstance(exc, ConnectionError)  # type: ignore[method-assign]
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise ConnectionError('once')
+        return 'done'
+
+    assert celery_private.ensure_retryable(backend, flaky) == 'done', 'BaseBackend._ensure_retryable changed'
+    assert len(calls) == 2, 'BaseBackend._ensure_retryable no longer retries a retryable exception'
+
+
+def test_backend_result_cache_is_what_get_task_meta_reads(backend: BaseBackend) -> None:
+    task_id = str(uuid.uuid4())
+    meta = {'task_id': task_id, 'status': states.SUCCESS, 'result': 42}
+    celery_private.result_cache(backend)[task_id] = meta
+    assert backend.get_task_meta(task_id) is meta, 'BaseBackend._cache is no longer the cache get_task_meta reads'
+
+
+class RecordingBackend(BaseBackend):
+    """Implements the backend hooks the way PostgresBackend does, recording which one Celery called."""
+
+    called: list[str]
+
+    def _store_result(self, task_id: str, result: Any, state: str, *args: Any, **kwargs: Any) -> Any:
+        self.called.append('_store_result')
+        return result
+
+    def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
+        self.called.append('_get_task_meta_for')
+        return {'status': states.PENDING, 'result': None}
+
+    def _forget(self, task_id: str) -> None:
+        self.called.append('_forget')
+
+    def _save_group(self, group_id: str, result: Any) -> Any:
+        self.called.append('_save_group')
+        return result
+
+    def _restore_group(self, group_id: str) -> None:
+        self.called.append('_restore_group')
+
+    def _delete_group(self, group_id: str) -> None:
+        self.called.append('_delete_group')
+
+
+CALLS: dict[str, Callable[[BaseBackend], Any]] = {
+    'store_result': lambda b: b.store_result('t', 1, states.SUCCESS),
+    'get_task_meta': lambda b: b.get_task_meta('t', cache=False),
+    'forget': lambda b: b.forget('t'),
+    'save_group': lambda b: b.save_group('g', GroupResult('g', [])),
+    'restore_group': lambda b: b.restore_group('g', cache=False),
+    'delete_group': lambda b: b.delete_group('g'),
+}
+
+
+@pytest.mark.parametrize(('public', 'hook'), sorted(celery_private.BACKEND_HOOKS.items()))
+def test_backend_public_methods_still_call_the_hooks_a_custom_backend_implements(public: str, hook: str) -> None:
+    app = Celery('hooks', set_as_current=False)
+    backend = RecordingBackend(app)
+    backend.called = []
+    CALLS[public](backend)
+    app.close()
+    assert hook in backend.called, f'BaseBackend.{public} no longer calls {hook}, which PostgresBackend implements'
+
+
+@pytest.fixture
+def redis_channel() -> Iterator[object]:
+    db = os.environ.get('CELERY_BROKER_REDIS_DATABASE', '1')
+    with Connection(f'redis://{os.environ.get("REDIS_HOST", "127.0.0.1")}:6379/{db}') as conn:
+        yield conn.default_channel
+
+
+def test_redis_remove_from_indices_drops_an_unacked_message(redis_channel: object) -> None:
+    qos = redis_channel.qos  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex
+    with qos.pipe_or_acquire() as pipe:
+        pipe.zadd(qos.unacked_index_key, {tag: 1}).hset(qos.unacked_key, tag, '{}').execute()
+    with qos.pipe_or_acquire() as pipe:
+        kombu_private.redis_remove_from_indices(qos, tag, pipe)
+        pipe.execute()
+    client = redis_channel.client  # type: ignore[attr-defined]
+    left = (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag))
+    assert left == (None, None), 'kombu.transport.redis.QoS._remove_from_indices no longer removes both entries'
+
+
+def test_mark_acknowledged_makes_a_message_read_acknowledged() -> None:
+    message = Message(body=b'{}', delivery_tag='1')
+    kombu_private.mark_acknowledged(message)
+    assert message.acknowledged, 'kombu Message._state no longer decides Message.acknowledged'
+    assert kombu_private.ACKNOWLEDGED in ACK_STATES, 'kombu renamed the ACK state of Message._state'
+
+
+def test_amqp_properties_are_what_the_frame_writer_sends() -> None:
+    message = amqp.Message(b'', content_type='application/json', application_headers={'id': 'x'})
+    encoded = kombu_private.amqp_properties(message)
+    assert isinstance(encoded, bytes) and b'application/json' in encoded, 'amqp.Message._serialize_properties changed'
+    # PreparedAmqpMessage relies on the frame writer asking the message for its encoded properties.
+    writer = inspect.getsource(amqp.method_framing)
+    assert 'content._serialize_properties()' in writer, 'py-amqp frame writer no longer calls _serialize_properties'
+    assert kombu_private.PreparedAmqpMessage(b'', encoded)._serialize_properties() == encoded
