@@ -106,15 +106,12 @@ def test_console_send_form_follows_the_task_to_success(signed_in: Page, worker: 
     expect(page.locator('#result-value')).to_have_text('42.5')
 
 
-def test_console_requeues_the_dead_letters_selected_with_select_all(
-    signed_in: Page, pg: psycopg.Connection, private_queue: str
-) -> None:
+def test_console_requeues_the_dead_letters_selected_with_select_all(signed_in: Page, pg: psycopg.Connection) -> None:
     page = signed_in
     kind = f'Browser{uuid.uuid4().hex[:8]}Error'
+    # `bulk`: a queue the API server (started before this test) declares, and no worker of this module reads.
     ids = [
-        insert_dead_letter(
-            pg, private_queue, task_name='task.sleep', exception_type=kind, kwargs='{"password": "hunter2"}'
-        )
+        insert_dead_letter(pg, 'bulk', task_name='task.sleep', exception_type=kind, kwargs='{"password": "hunter2"}')
         for _ in range(2)
     ]
     page.goto(f'/console/dead-letters?exception_type={kind}')

@@ -51,7 +51,7 @@ def test_bad_queue_settings_are_named(monkeypatch: pytest.MonkeyPatch, value: st
 def test_behind_pgbouncer_no_statement_is_prepared_and_beat_listens_on_postgresql_itself() -> None:
     direct = Settings(DATABASE_PORT=6432, DATABASE_PGBOUNCER=True, DATABASE_DIRECT_PORT=5432)  # type: ignore[arg-type]
     assert direct.raw_prepare_threshold is None
-    assert direct.database_connect_args('psycopg') == {'prepare_threshold': None}
+    assert direct.database_connect_args('psycopg') == {'connect_timeout': 5, 'prepare_threshold': None}
     assert direct.database_connect_args('asyncpg')['statement_cache_size'] == 0
     assert direct.database_listen_dsn == direct.database_dsn.replace(':6432/', ':5432/')
     assert ':6432/' in direct.database_dsn
@@ -62,7 +62,7 @@ def test_behind_pgbouncer_without_a_direct_address_beat_polls() -> None:
     plain = Settings()
     assert plain.database_listen_dsn == plain.database_dsn
     assert plain.raw_prepare_threshold == 0
-    assert plain.database_connect_args('asyncpg') == {}
+    assert plain.database_connect_args('asyncpg') == {'timeout': 5}  # prepared statements as usual; bounded connect
 
 
 def test_quorum_queues_on_redis_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -130,10 +130,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_celery_app(settings: Settings | None = None) -> TaskApp:
+def create_celery_app(settings: Settings | None = None, *, current: bool = False) -> TaskApp:
+    """An app for `settings`; only the process's own app (`celery_app`) is Celery's current one, which
+    `@shared_task` tasks send through, so an app made for other settings never takes their calls."""
     undo_celery_cli_broker_echo()
     settings = settings or get_settings()
-    app = TaskApp('fba', task_cls='backend.app.task.tasks.base:TaskBase')
+    app = TaskApp('fba', task_cls='backend.app.task.tasks.base:TaskBase', set_as_current=current)
     app.conf.update(celery_config(settings))
     celeryd_init.connect(_prepare_worker, weak=False, dispatch_uid='fba.prepare_worker')
     worker_process_shutdown.connect(stop_event_loop, weak=False, dispatch_uid='fba.stop_event_loop.process')
@@ -146,4 +148,4 @@ def create_celery_app(settings: Settings | None = None) -> TaskApp:
     return app
 
 
-celery_app = create_celery_app()
+celery_app = create_celery_app(current=True)
