@@ -133,20 +133,27 @@ async def test_delete_schedule_removes_it(api: httpx.AsyncClient, schedule: dict
     assert_error(await api.delete(f'/api/v1/schedules/{schedule["id"]}'), 404)
 
 
+def secret_login_schedule(queue: str) -> dict[str, Any]:
+    """A schedule of a task with a secret positional and a secret keyword argument."""
+    from tests.support.secret_tasks import API_KEY, PASSWORD
+
+    return {
+        **HOURLY,
+        'name': f'login-{uuid.uuid4().hex[:8]}',
+        'task': 'test.secret_login',
+        'args': ['ann', PASSWORD],
+        'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
+        'queue': queue,
+    }
+
+
 async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real(
     api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, private_queue: str
 ) -> None:
     from tests.support.secret_tasks import API_KEY, PASSWORD
 
     # Given a schedule of a task with a secret positional and a secret keyword argument
-    body = {
-        **HOURLY,
-        'name': f'login-{uuid.uuid4().hex[:8]}',
-        'task': 'test.secret_login',
-        'args': ['ann', PASSWORD],
-        'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
-        'queue': private_queue,
-    }
+    body = secret_login_schedule(private_queue)
     created = await api.post('/api/v1/schedules', json=body)
     assert created.status_code == 201, created.text
     pk = created.json()['id']
@@ -262,14 +269,7 @@ async def test_an_edit_sending_back_the_masked_arguments_keeps_the_stored_secret
     from tests.support.secret_tasks import API_KEY, PASSWORD
 
     # Given a schedule with secrets, read back masked
-    body = {
-        **HOURLY,
-        'name': f'login-{uuid.uuid4().hex[:8]}',
-        'task': 'test.secret_login',
-        'args': ['ann', PASSWORD],
-        'kwargs': {'api_key': API_KEY, 'mode': 'ok'},
-        'queue': private_queue,
-    }
+    body = secret_login_schedule(private_queue)
     shown = (await api.post('/api/v1/schedules', json=body)).json()
     # When an edit sends the masked call back with one visible value changed
     edited = await api.patch(

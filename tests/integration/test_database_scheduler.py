@@ -154,17 +154,23 @@ def test_tick_replans_rows_edited_in_sql_and_refuses_unknown_tasks(
     assert schedule(pg, bad)['next_run_at'] is None
 
 
-def test_tick_resends_a_slot_whose_beat_died_before_sending(
-    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
-) -> None:
-    # Given a slot claimed two minutes ago but never confirmed by the broker
-    pk = add(pg, private_queue, -3600)
+def add_with_unsent_slot(pg: psycopg.Connection, queue: str) -> tuple[int, datetime]:
+    """A due schedule with a slot claimed two minutes ago that the broker never confirmed."""
+    pk = add(pg, queue, -3600)
     slot = datetime.now(UTC) - timedelta(minutes=2)
     pg.execute(
         'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at) '
         "VALUES (%s, %s, %s, now() - interval '2 minutes')",
         (pk, slot, slot_task_id(pk, slot)),
     )
+    return pk, slot
+
+
+def test_tick_resends_a_slot_whose_beat_died_before_sending(
+    scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
+) -> None:
+    # Given a slot claimed two minutes ago but never confirmed by the broker
+    pk, slot = add_with_unsent_slot(pg, private_queue)
     # When beat polls
     scheduler.tick()
     # Then it is sent with the slot's own task id and marked dispatched
@@ -274,13 +280,7 @@ def test_tick_resends_no_unsent_slot_of_a_row_edited_into_garbage(
     scheduler: DatabaseScheduler, probe: QueueProbe, pg: psycopg.Connection, private_queue: str
 ) -> None:
     # Given an unsent slot of a schedule whose priority was then set, in SQL, beyond what a message can carry
-    pk = add(pg, private_queue, -3600)
-    slot = datetime.now(UTC) - timedelta(minutes=2)
-    pg.execute(
-        'INSERT INTO task_schedule_run (schedule_id, scheduled_for, task_id, claimed_at) '
-        "VALUES (%s, %s, %s, now() - interval '2 minutes')",
-        (pk, slot, slot_task_id(pk, slot)),
-    )
+    pk, _ = add_with_unsent_slot(pg, private_queue)
     pg.execute('UPDATE task_schedule SET priority = 1000 WHERE id = %s', (pk,))
     # When beat polls, then sends a good row's slot
     scheduler.tick()
