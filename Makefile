@@ -61,14 +61,16 @@ bench: $(STAMP) services
 compat: $(STAMP) services
 	$(BIN)/python -m tests.compat.run
 
-## The unit and integration tests with every dependency at its floor in pyproject.toml (constraints-min.txt),
-## in a venv of their own.
+## The unit tests and the integration tests of what leans on Celery's and kombu's behaviour (result backend, canvas,
+## tasks, queues, internals) with every dependency at its floor in pyproject.toml (constraints-min.txt), in a venv
+## of their own.
 MIN_VENV := .venv-min
 test-min: services
 	$(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/pip install --quiet --upgrade pip
 	$(MIN_VENV)/bin/pip install --quiet -c constraints-min.txt -e '.[dev,embedded]'
-	CELERY_BROKER=rabbitmq $(MIN_VENV)/bin/pytest tests/unit tests/integration
+	CELERY_BROKER=rabbitmq $(MIN_VENV)/bin/pytest tests/unit tests/integration/test_result_backend.py \
+	  tests/integration/test_canvas.py tests/integration/test_tasks.py tests/integration/test_queues.py
 
 ## Regenerate requirements.lock: the app installed alone in a fresh venv, every package pinned.
 lock:
