@@ -71,8 +71,9 @@ async def test_nul_characters_are_refused_with_422(
 @pytest.mark.broker
 async def test_an_escaped_backslash_before_u0000_is_not_a_nul(api: httpx.AsyncClient, private_queue: str) -> None:
     # The JSON text "\\u0000" is a backslash followed by "u0000", which PostgreSQL stores fine.
-    body = b'{"args": ["\\\\u0000", 1], "queue": "' + private_queue.encode() + b'"}'
-    response = await api.post('/api/v1/tasks/task.add/send', content=body, headers={'content-type': 'application/json'})
+    body = b'{"kwargs": {"email": "a@b.co", "name": "\\\\u0000"}, "queue": "' + private_queue.encode() + b'"}'
+    url = '/api/v1/tasks/email.send_welcome/send'
+    response = await api.post(url, content=body, headers={'content-type': 'application/json'})
     assert response.status_code == 202, response.text
 
 
