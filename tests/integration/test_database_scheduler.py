@@ -199,7 +199,7 @@ def test_beat_setup_refuses_a_code_schedule_that_cannot_run(
     with pytest.raises(SystemExit) as stopped:
         beat_setup.main()
     sentence = str(stopped.value)
-    assert sentence.startswith("Code schedule 'broken' of backend/app/task/tasks/beat.py: ") and message in sentence
+    assert sentence.startswith("Code schedule 'broken': ") and message in sentence
 
 
 def test_beat_setup_stops_on_a_solar_entry_naming_it(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -232,10 +232,7 @@ async def sync_code_schedules(*, db: AsyncSession, entries: Mapping[str, Mapping
     """
     await schedule_dao.lock_code_sync(db)
     for name, entry in entries.items():
-        try:
-            await _sync_code_schedule(db, name, entry)
-        except TaskError as error:
-            raise type(error)(f'Code schedule {name!r} of backend/app/task/tasks/beat.py: {error.message}') from None
+        await _sync_code_schedule(db, name, entry)
     for row in await schedule_dao.get_code_defined(db):
         if row.name not in entries and row.enabled:
             row.enabled = False
@@ -249,10 +246,13 @@ async def _sync_code_schedule(db: AsyncSession, name: str, entry: Mapping[str, A
     if row is None:
         row = TaskSchedule(source='code', total_run_count=0)
     elif row.source != 'code':
-        raise ScheduleConflict('it clashes with a schedule of that name created by the API.')
+        raise ScheduleConflict(f'Code schedule {name!r} clashes with a schedule of that name created by the API.')
     elif all(getattr(row, key) == value for key, value in values.items()) and not row.disabled_reason:
         return
-    _apply(row, values)
+    try:
+        _apply(row, values)
+    except TaskError as error:  # the checks a send passes, named for the entry (reading it names it already)
+        raise type(error)(f'Code schedule {name!r}: {error.message}') from None
     await schedule_dao.save(db, row)
 
 

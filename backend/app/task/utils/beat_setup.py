@@ -90,7 +90,7 @@ def main() -> None:
     try:
         asyncio.run(_sync_code_schedules(merged_entries(LOCAL_BEAT_SCHEDULE, app.conf.beat_schedule or {})))
     except TaskError as error:
-        raise SystemExit(f'Code schedules (tasks/beat.py, app.conf.beat_schedule): {error.message}') from None
+        raise SystemExit(error.message) from None
     except (OSError, OperationalError) as error:  # out of reach (or timed out): beat waits for it
         print(f'PostgreSQL did not take the code schedules ({_reason(error)}); trying again shortly.', file=sys.stderr)
         raise SystemExit(os.EX_TEMPFAIL) from None
