@@ -65,9 +65,10 @@ def quiet_flower_logs(settings: Settings) -> str | None:
         return None
     logging.getLogger('flower.utils.broker').addFilter(_DropMessages(MANAGEMENT_CALL_FAILED))
     port = settings.CELERY_RABBITMQ_MANAGEMENT_PORT
-    reason = f'does not answer on port {port}' if port else 'is switched off (CELERY_RABBITMQ_MANAGEMENT_PORT=0)'
+    if not port:  # switched off on purpose: nothing to tell
+        return None
     return (
-        f"Flower's broker page stays empty: RabbitMQ's management API {reason}; "
+        f"Flower's broker page stays empty: RabbitMQ's management API does not answer on port {port}; "
         'enable the rabbitmq_management plugin to see the queues there.'
     )
 
