@@ -4,7 +4,6 @@ Rows are made due by moving next_run_at into the past in SQL (an edit of
 next_run_at alone is taken as is), so no test waits for a clock.
 """
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -224,19 +223,6 @@ def test_beat_setup_syncs_app_conf_beat_schedule_with_the_local_one(
         ('celery.backend_cleanup', 'code', '0 4 * * *', []),
         ('conf_adder', 'code', '0 0,6,12,18 * * *', [2, 3]),
     ]
-
-
-def test_beat_stops_with_the_sentence_of_a_failed_setup(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a start-up child that fails the way beat_setup.main() does
-    sentence = 'Code schedules of backend/app/task/tasks/beat.py: no task named nope is registered.'
-    monkeypatch.setattr(beat_setup, 'COMMAND', [sys.executable, '-c', f'raise SystemExit({sentence!r})'])
-    scheduler = DatabaseScheduler(app=celery_app, max_interval=0.05)
-    # When beat ticks (tick() returns 0.0) until the child is done, then Celery's loop closes it
-    with pytest.raises(SystemExit):
-        wait_for(lambda: bool(scheduler.tick()), timeout=30, what='the setup child to fail')
-    # Then closing raises the child's sentence again, which becomes beat's exit status and last line
-    with pytest.raises(SystemExit, match='no task named nope'):
-        scheduler.close()
 
 
 #: SQL edits that leave a row beat cannot plan or send, and a word of the reason it stores.
