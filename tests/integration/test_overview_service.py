@@ -1,27 +1,13 @@
 """The console's overview reads on the real PostgreSQL: outcomes per minute, and runs joined to task states."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.schema.overview import GetMinuteOutcomeDetail
 from backend.app.task.service import overview_service
-from backend.database.db import async_engine, dispose_async_engine
-
-
-@pytest.fixture
-async def db() -> AsyncIterator[AsyncSession]:
-    session = AsyncSession(async_engine(), expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        await session.rollback()
-        await session.close()
-        await dispose_async_engine()
 
 
 def add_result(pg: psycopg.Connection, status: str, done: datetime) -> str:

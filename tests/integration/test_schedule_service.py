@@ -1,6 +1,6 @@
 """The schedule service on the real PostgreSQL: validation, optimistic edits, enable/disable, runs, triggers."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,20 +19,8 @@ from backend.app.task.schema.schedule import (
     UpdateScheduleParam,
 )
 from backend.app.task.service import schedule_service
-from backend.database.db import async_engine
 from tests.support.beat import QueueProbe
 from tests.support.wait import wait_for
-
-
-@pytest.fixture
-async def db() -> AsyncIterator[AsyncSession]:
-    """A session whose work is rolled back at the end: the service never commits, the test owns it."""
-    session = AsyncSession(async_engine(), expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        await session.rollback()
-        await session.close()
 
 
 @pytest.fixture
