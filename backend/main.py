@@ -12,8 +12,8 @@ from backend.app.task.api.errors import register_error_handlers
 from backend.app.task.api.request_guard import RequestGuard
 from backend.app.task.api.router import api_router
 from backend.app.task.console.router import mount_console
-from backend.app.task.utils.discovery import load_task_modules
-from backend.app.task.utils.dispatch import default_app
+from backend.app.task.discovery import load_task_modules
+from backend.app.task.messaging.dispatch import default_app
 from backend.core.conf import Settings, get_settings
 from backend.database.db import dispose_async_engine
 

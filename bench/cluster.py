@@ -43,7 +43,7 @@ def spread_workers(app: Any, count: int, queue: str, cluster: Cluster | None) ->
 
 
 def rate(app: Any, count: int, processes: int, cluster: Cluster | None) -> float:
-    from backend.app.task.utils.dispatch import publish_many
+    from backend.app.task.messaging.dispatch import publish_many
     from backend.core.conf import get_settings
 
     dsn = get_settings().database_dsn

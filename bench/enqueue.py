@@ -64,9 +64,9 @@ def main() -> None:
     parser.add_argument('--single-calls', type=int, default=3_000)
     options = parser.parse_args()
     with private_services('rabbitmq', queues=('bench-ours',)) as run:
+        from backend.app.task.messaging.dispatch import default_app
         from backend.app.task.schema.task import SendTaskOptions
         from backend.app.task.service import task_service
-        from backend.app.task.utils.dispatch import default_app
 
         celery_app = default_app()
 

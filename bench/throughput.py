@@ -43,7 +43,7 @@ def measure(
     processes: int,
     env: dict[str, str],
 ) -> float:
-    from backend.app.task.utils.dispatch import publish_many
+    from backend.app.task.messaging.dispatch import publish_many
     from backend.core.conf import get_settings
 
     dsn = get_settings().database_dsn

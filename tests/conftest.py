@@ -97,7 +97,7 @@ def test_run() -> TestRun:
 
 @pytest.fixture(scope='session')
 def celery_app() -> Any:
-    from backend.app.task.utils.dispatch import default_app
+    from backend.app.task.messaging.dispatch import default_app
 
     return default_app()
 

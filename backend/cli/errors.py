@@ -19,7 +19,9 @@ from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.text import Text
 
+from backend.app.task.discovery import TaskModuleError
 from backend.app.task.errors import TaskError
+from backend.core.conf import SettingsError
 
 # The click typer runs on (recent typers vendor their own copy): its usage errors, and the one that shows help.
 _click_errors = sys.modules[typer.BadParameter.__module__]
@@ -38,6 +40,8 @@ def run_cli(app: typer.Typer) -> NoReturn:
         sys.exit(0)
     except typer.Abort:
         sys.exit(130)
+    except (SettingsError, TaskModuleError) as error:  # start-up failures: their line alone, as Python prints an exit
+        sys.exit(str(error))
     except Exception as error:
         sentence = failure_sentence(error)
         if sentence is None:

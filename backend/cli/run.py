@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from backend.app.task.errors import TaskError
-from backend.app.task.utils import metrics_exporter
+from backend.app.task.worker import metrics_exporter
 from backend.cli import stack
 from backend.cli.common import LOG_LEVEL
 from backend.cli.flower import flower_argv, quiet_flower_logs

@@ -3,6 +3,7 @@
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.app.task.scheduling.cron import zone
 from backend.app.task.schema.schedule import (
     CreateScheduleParam,
     GetScheduleDetail,
@@ -10,7 +11,6 @@ from backend.app.task.schema.schedule import (
     PreviewScheduleParam,
 )
 from backend.app.task.service import overview_service, schedule_service
-from backend.app.task.utils.cron import zone
 from backend.cli.common import OFFSET, ROW_ID, in_transaction
 from backend.cli.schedule_view import next_run, print_runs, print_schedules, spec_from_flags
 from backend.cli.task import parse_json

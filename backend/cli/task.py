@@ -19,7 +19,7 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _celery() -> Any:
-    from backend.app.task.utils.dispatch import default_app
+    from backend.app.task.messaging.dispatch import default_app
 
     return default_app()
 

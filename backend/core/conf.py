@@ -1,8 +1,10 @@
 """Every setting of the framework, read once from the environment (and `.env`).
 
 A bad value must stop start-up with one readable line, whatever the entry point
-(`fba`, `celery -A …`, uvicorn), so `get_settings` raises `SettingsError`, a
-`SystemExit` carrying that line.
+(`fba`, `celery -A …`), so `get_settings` raises `SettingsError` carrying that
+line, and each start-up turns it into an exit with it: `fba` in
+`cli/errors.run_cli`, `celery -A …` (worker, beat, Flower, inspect) where
+`app/task/celery.py` builds the app.
 """
 
 import os
@@ -43,8 +45,8 @@ def default_queues() -> list[QueueSpec]:
     return [QueueSpec(name='default'), QueueSpec(name='critical'), QueueSpec(name='bulk')]
 
 
-class SettingsError(SystemExit):
-    """A setting has a value the framework cannot run with."""
+class SettingsError(Exception):
+    """A setting has a value the framework cannot run with (one line: `Invalid setting NAME=value: why`)."""
 
 
 class Settings(BaseSettings):

@@ -23,8 +23,8 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from psycopg import sql
 
-from backend.app.task.errors import ServicesUnavailable, TaskError
-from backend.app.task.utils.outage import find_outage
+from backend.app.task.errors import TaskError
+from backend.app.task.utils.outage import ServicesUnavailable, find_outage
 from backend.core.conf import DATABASE_CONNECT_TIMEOUT, get_settings
 from backend.database import features
 

@@ -24,7 +24,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TypedDict
 
-from backend.app.task.errors import EmbeddedServerFailed
+from backend.embedded.errors import EmbeddedServerFailed
 from backend.embedded.files import private_append
 
 HOST = '127.0.0.1'

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from backend.app.task.errors import EmbeddedServerFailed
+from backend.embedded.errors import EmbeddedServerFailed
 from backend.embedded.files import private_root
 from backend.embedded.postgres import SUPERUSER, EmbeddedPostgres
 from backend.embedded.process import HOST, reachable_by, server_user

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from backend.app.task.errors import ServicesUnavailable
+from backend.app.task.utils.outage import ServicesUnavailable
 from backend.core.conf import Settings, get_settings
 from backend.database import migrate
 from backend.embedded.files import write_private

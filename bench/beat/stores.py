@@ -54,7 +54,7 @@ class Store:
 class Ours(Store):
     name = 'ours'
     edits = 10
-    scheduler = 'backend.app.task.utils.schedulers:DatabaseScheduler'
+    scheduler = 'backend.app.task.beat.scheduler:DatabaseScheduler'
 
     def populate(self, count: int) -> None:
         self.conn.execute(

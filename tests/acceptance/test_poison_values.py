@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from backend.app.task.errors import PoisonValue
-from backend.app.task.utils.dispatch import publish, publish_each, publish_many
+from backend.app.task.messaging.dispatch import publish, publish_each, publish_many
 from tests.support.api import assert_error
 from tests.support.beat import QueueProbe
 

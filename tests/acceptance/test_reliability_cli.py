@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from backend.app.task.utils import dead_letters
+from backend.app.task.reliability import dead_letters
 from tests.acceptance.test_cli import assert_one_sentence_error, fba
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from backend.app.task.utils.dispatch import publish_many
+from backend.app.task.messaging.dispatch import publish_many
 from tests.support.reliability import dead_letter, publish_raw
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess

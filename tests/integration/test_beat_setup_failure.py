@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from backend.app.task.utils import beat_setup
-from backend.app.task.utils.schedulers import DatabaseScheduler
+from backend.app.task.beat import startup as beat_setup
+from backend.app.task.beat.scheduler import DatabaseScheduler
 from tests.support.wait import wait_for
 
 

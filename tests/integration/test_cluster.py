@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from backend.app.task.celery import create_celery_app
-from backend.app.task.utils.dispatch import publish_many
+from backend.app.task.messaging.dispatch import publish_many
 from backend.core.conf import Settings
 from tests.support import services
 from tests.support.cluster import Cluster, cluster_vhost

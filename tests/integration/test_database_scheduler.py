@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from celery.schedules import crontab, solar
 
+from backend.app.task.beat import startup as beat_setup
+from backend.app.task.beat.scheduler import DatabaseScheduler
 from backend.app.task.crud import crud_beat
-from backend.app.task.utils import beat_setup
-from backend.app.task.utils.schedule_plan import slot_task_id
-from backend.app.task.utils.schedulers import DatabaseScheduler
+from backend.app.task.scheduling.plan import slot_task_id
 from tests.support.beat import QueueProbe
 from tests.support.wait import wait_for
 

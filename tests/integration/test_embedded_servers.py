@@ -11,10 +11,11 @@ import psycopg
 import pytest
 import redis
 
-from backend.app.task.errors import EmbeddedServerFailed, ServicesUnavailable
+from backend.app.task.utils.outage import ServicesUnavailable
 from backend.core.conf import Settings
 from backend.embedded import postgres, process
 from backend.embedded import redis as redis_server
+from backend.embedded.errors import EmbeddedServerFailed
 from backend.embedded.files import private_root, server_dir
 from backend.embedded.postgres import EmbeddedPostgres
 from backend.embedded.redis import EmbeddedRedis

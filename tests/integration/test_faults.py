@@ -19,8 +19,8 @@ import pytest
 from celery import Celery
 
 from backend.app.task.celery import celery_config
-from backend.app.task.errors import BrokerUnavailable
-from backend.app.task.utils.dispatch import publish
+from backend.app.task.messaging.dispatch import publish
+from backend.app.task.messaging.errors import BrokerUnavailable
 from backend.core.conf import load_settings
 from tests.support.beat import QueueProbe, start_beat
 from tests.support.private_services import PrivatePostgres, PrivateRabbitMQ

@@ -12,8 +12,8 @@ import pytest
 from celery import Celery
 
 from backend.app.task.celery import celery_config
-from backend.app.task.errors import BrokerUnavailable
-from backend.app.task.utils.dispatch import publish
+from backend.app.task.messaging.dispatch import publish
+from backend.app.task.messaging.errors import BrokerUnavailable
 from backend.core.conf import load_settings
 from tests.support.reliability import INCLUDE, create_log_table, logged
 from tests.support.wait import wait_for

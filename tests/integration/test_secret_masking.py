@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from celery import chain, group
 
-from backend.app.task.utils.dispatch import publish, publish_each, publish_many
+from backend.app.task.messaging.dispatch import publish, publish_each, publish_many
 from tests.support import secret_tasks
 from tests.support.secret_tasks import API_KEY, NESTED_PIN, PASSWORD, SECRETS, TOKEN
 from tests.support.wait import wait_for

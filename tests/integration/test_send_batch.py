@@ -11,10 +11,10 @@ from amqp.exceptions import ChannelError
 from celery import states
 
 from backend.app.task.errors import InvalidTaskArguments, TaskNotRegistered
+from backend.app.task.messaging.dispatch import CONFIRM_WINDOW, publish_many
+from backend.app.task.messaging.queues import PRIORITY_HEADER
 from backend.app.task.schema.task import SendTaskOptions
 from backend.app.task.service import task_service
-from backend.app.task.utils.dispatch import CONFIRM_WINDOW, publish_many
-from backend.app.task.utils.queues import PRIORITY_HEADER
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.broker

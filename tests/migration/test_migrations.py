@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from backend.app.task.errors import ServicesUnavailable
+from backend.app.task.utils.outage import ServicesUnavailable
 from backend.core.conf import get_settings
 from backend.database import features, migrate
 from tests.support import services

@@ -5,7 +5,7 @@ from typing import Any
 
 from celery.worker.control import inspect_command
 
-from backend.app.task.utils.result_batch import held_tags
+from backend.app.task.results.batch import held_tags
 
 
 @inspect_command()

@@ -7,7 +7,7 @@ import pytest
 from celery.schedules import crontab, schedule, solar
 
 from backend.app.task.errors import InvalidSchedule
-from backend.app.task.utils.beat_entries import entry_fields, merged_entries, schedule_spec
+from backend.app.task.scheduling.beat_entries import entry_fields, merged_entries, schedule_spec
 
 #: A solar schedule without its `ephem` dependency, which only its constructor needs.
 SUNSET = solar.__new__(solar)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.app.task.errors import InvalidSchedule
-from backend.app.task.utils.cron import next_fire, parse, zone
+from backend.app.task.scheduling.cron import next_fire, parse, zone
 
 BERLIN, NEW_YORK, SYDNEY = ZoneInfo('Europe/Berlin'), ZoneInfo('America/New_York'), ZoneInfo('Australia/Sydney')
 

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from backend.app.task.utils.discovery import TaskModuleError, discover_task_modules, import_task_modules
+from backend.app.task.discovery import TaskModuleError, discover_task_modules, import_task_modules
 
 
 def test_discover_task_modules_finds_general_and_every_feature_package() -> None:

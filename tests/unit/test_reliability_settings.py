@@ -2,7 +2,7 @@
 
 import pytest
 
-from backend.app.task.utils.queues import PRIORITY_HEADER, invert_priority_for_redis, queue_config
+from backend.app.task.messaging.queues import PRIORITY_HEADER, invert_priority_for_redis, queue_config
 from backend.core.conf import Settings, SettingsError, load_settings
 
 

@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from celery import Celery, Task
 
+from backend.app.task.reliability.retry import exception_class, retries_exception
 from backend.app.task.tasks.base import TaskBase
-from backend.app.task.utils.retry import exception_class, retries_exception
 from backend.core.conf import get_settings
 
 

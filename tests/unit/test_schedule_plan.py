@@ -7,7 +7,7 @@ from celery import Celery
 from kombu import Queue
 
 from backend.app.task.errors import InvalidSchedule, TaskError
-from backend.app.task.utils.schedule_plan import Timing, check_send_fields, plan_claim, send_options, slot_task_id
+from backend.app.task.scheduling.plan import Timing, check_send_fields, plan_claim, send_options, slot_task_id
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -20,24 +20,24 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from backend.app.task.utils.call_headers import mask_call_headers
-from backend.app.task.utils.discovery import load_task_modules
-from backend.app.task.utils.event_loop import stop_event_loop
-from backend.app.task.utils.hooks.base import TaskHook
-from backend.app.task.utils.json_safety import check_storable
-from backend.app.task.utils.queues import (
+from backend.app.task.discovery import TaskModuleError, load_task_modules
+from backend.app.task.hooks.base import TaskHook
+from backend.app.task.messaging.call_headers import mask_call_headers
+from backend.app.task.messaging.queues import (
     inherit_parent_priority,
     invert_priority_for_redis,
     queue_config,
     redis_priority_options,
     restore_priority_on_redis,
 )
-from backend.core.conf import Settings, get_settings, undo_celery_cli_broker_echo
+from backend.app.task.utils.json_safety import check_storable
+from backend.app.task.worker.event_loop import stop_event_loop
+from backend.core.conf import Settings, SettingsError, get_settings, undo_celery_cli_broker_echo
 
-RESULT_BACKEND = 'backend.app.task.utils.result_backend:PostgresBackend'
+RESULT_BACKEND = 'backend.app.task.results.backend:PostgresBackend'
 #: The worker consumer that puts refused messages (unknown task, undecodable body) into the dead-letter store.
-WORKER_CONSUMER = 'backend.app.task.utils.rejected_messages:DeadLetterConsumer'
-BEAT_SCHEDULER = 'backend.app.task.utils.schedulers:DatabaseScheduler'
+WORKER_CONSUMER = 'backend.app.task.reliability.rejected_messages:DeadLetterConsumer'
+BEAT_SCHEDULER = 'backend.app.task.beat.scheduler:DatabaseScheduler'
 
 
 class TaskApp(Celery):
@@ -61,9 +61,9 @@ class TaskApp(Celery):
     @cached_property
     def hooks(self) -> list[TaskHook]:
         """Built on first use (a worker builds them as it starts), so processes that run no task never import them."""
-        from backend.app.task.utils.hooks.dead_letter import DeadLetterHook
-        from backend.app.task.utils.hooks.logging import LoggingHook
-        from backend.app.task.utils.hooks.metrics import MetricsHook
+        from backend.app.task.hooks.dead_letter import DeadLetterHook
+        from backend.app.task.hooks.logging import LoggingHook
+        from backend.app.task.hooks.metrics import MetricsHook
 
         return [LoggingHook(), MetricsHook(), DeadLetterHook()]
 
@@ -71,11 +71,14 @@ class TaskApp(Celery):
 def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
     """Before a worker's first message: its tasks, its hooks' signal receivers (received count), result batching,
     and Celery's success lines (which print return values) silenced before its tracers check the log level."""
-    from backend.app.task.utils.hooks.logging import quiet_celery_trace
-    from backend.app.task.utils.result_batch import enable_in_solo_worker
+    from backend.app.task.hooks.logging import quiet_celery_trace
+    from backend.app.task.results.batch import enable_in_solo_worker
 
     quiet_celery_trace()
-    load_task_modules()
+    try:
+        load_task_modules()
+    except TaskModuleError as error:  # Celery logs and ignores a receiver's exception: stop the worker here
+        raise SystemExit(str(error)) from None
     if isinstance(instance.app, TaskApp):
         instance.app.hooks  # noqa: B018 (built now: MetricsHook connects the received counter)
     worker_init.connect(enable_in_solo_worker, weak=False, dispatch_uid='fba.result_batch.enable')
@@ -148,4 +151,7 @@ def create_celery_app(settings: Settings | None = None, *, current: bool = False
     return app
 
 
-celery_app = create_celery_app(current=True)
+try:
+    celery_app = create_celery_app(current=True)
+except SettingsError as error:  # `celery -A …` (worker, beat, Flower, inspect): one line, no traceback
+    raise SystemExit(str(error)) from None

@@ -1,7 +1,9 @@
 """Domain errors of the task framework. Each docstring is the default message; none knows HTTP.
 
-The API maps classes to status codes in one table (api/errors.py) and the CLI
-prints the message and exits 1.
+Infrastructure errors live beside their infrastructure and subclass `TaskError`:
+`messaging/errors.py` (the broker), `utils/outage.py` (`ServicesUnavailable`),
+`backend/embedded/errors.py` (embedded servers). The API maps classes to status
+codes in one table (api/errors.py) and the CLI prints the message and exits 1.
 """
 
 from kombu.exceptions import EncodeError
@@ -30,28 +32,12 @@ class TaskResultNotFound(TaskError):
     """No task with that id has a result, and no schedule run, requeue or group was given that id."""
 
 
-class BrokerUnavailable(TaskError):
-    """The message broker did not accept the message; nothing was sent."""
-
-
-class BrokerRefused(TaskError):
-    """The broker refused the message (its queue is declared with other arguments); nothing was sent."""
-
-
 class UndeclaredQueue(TaskError):
     """No setting declares that queue (TASK_QUEUES), so no worker would read it; nothing was sent."""
 
 
 class InvalidJSON(TaskError):
     """The value is not valid JSON."""
-
-
-class ServicesUnavailable(TaskError):
-    """PostgreSQL or the broker does not answer, so nothing was started."""
-
-
-class EmbeddedServerFailed(TaskError):
-    """An embedded server (PostgreSQL or Redis) did not start."""
 
 
 class ScheduleNotFound(TaskError):

@@ -20,8 +20,9 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from backend.app.task import errors
+from backend.app.task.messaging.errors import BrokerRefused, BrokerUnavailable
 from backend.app.task.schema.common import ErrorDetail
-from backend.app.task.utils.outage import INFRASTRUCTURE_ERRORS, find_outage
+from backend.app.task.utils.outage import INFRASTRUCTURE_ERRORS, ServicesUnavailable, find_outage
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,9 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str | None]] = {
     errors.InvalidJSON: (422, None),
     errors.UndeclaredQueue: (422, None),
     errors.PoisonValue: (422, None),
-    errors.BrokerUnavailable: (503, None),
-    errors.BrokerRefused: (503, None),
-    errors.ServicesUnavailable: (503, None),
+    BrokerUnavailable: (503, None),
+    BrokerRefused: (503, None),
+    ServicesUnavailable: (503, None),
     errors.ScheduleNotFound: (404, None),
     errors.ScheduleConflict: (409, None),
     errors.InvalidSchedule: (422, None),

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from backend.app.task.errors import InvalidSchedule
+from backend.app.task.scheduling.cron import zone
 from backend.app.task.schema.schedule import GetScheduleDetail
-from backend.app.task.utils.cron import zone
 from backend.core.conf import get_settings
 
 P = TypeVar('P', bound=BaseModel)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.app.task.constants import PG_INT_MAX
+from backend.app.task.messaging.call_headers import task_parameter_names
 from backend.app.task.schema.common import IsoDatetime, JsonArgs, JsonKwargs
-from backend.app.task.utils.call_headers import task_parameter_names
 from backend.app.task.utils.redact import redact_call
 
 ScheduleKind = Literal['interval', 'crontab', 'clocked']
@@ -143,7 +143,7 @@ class GetScheduleDetail(BaseModel):
     @model_validator(mode='after')
     def _mask_secrets(self) -> 'GetScheduleDetail':
         """Stored as given (the worker gets the real values), shown with secret-looking arguments masked."""
-        from backend.app.task.utils.dispatch import default_app  # the registry, for positional parameter names
+        from backend.app.task.messaging.dispatch import default_app  # the registry, for positional parameter names
 
         self.args, self.kwargs = redact_call(task_parameter_names(self.task, default_app()), self.args, self.kwargs)
         return self

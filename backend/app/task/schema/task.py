@@ -6,8 +6,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.app.task.constants import API_MAX_DELAY_SECONDS, API_NAME_MAX_LENGTH
+from backend.app.task.messaging.queues import MAX_PRIORITY
 from backend.app.task.schema.common import IsoDatetime, JsonArgs, JsonKwargs
-from backend.app.task.utils.queues import MAX_PRIORITY
 
 #: Request bodies take JSON as typed: `0` is not `false`, `"1"` is not `1`.
 STRICT = ConfigDict(strict=True, extra='forbid')

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.crud import crud_dead_letter
 from backend.app.task.errors import DeadLetterAlreadyRequeued, DeadLetterNotFound, DeadLetterNotRequeueable
+from backend.app.task.messaging.dispatch import default_app, publish
+from backend.app.task.messaging.queues import check_queue
 from backend.app.task.model.dead_letter import TaskDeadLetter
 from backend.app.task.schema.dead_letter import DeadLetterFilter, GetDeadLetterDetail
-from backend.app.task.utils.dispatch import default_app, publish
-from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import MASK, redact, redact_call
 from backend.app.task.utils.signature import parameter_names
 

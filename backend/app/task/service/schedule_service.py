@@ -17,7 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.app.task.constants import API_ID_MAX
 from backend.app.task.crud.crud_schedule import schedule_dao
 from backend.app.task.errors import InvalidSchedule, ScheduleConflict, ScheduleNotFound, TaskError
+from backend.app.task.messaging.dispatch import default_app, publish
 from backend.app.task.model.schedule import TaskSchedule, TaskScheduleRun
+from backend.app.task.scheduling import beat_entries
+from backend.app.task.scheduling.plan import Timing, check_send_fields, send_options, slot_task_id
 from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.schedule import (
     CreateScheduleParam,
@@ -28,10 +31,7 @@ from backend.app.task.schema.schedule import (
     UpdateScheduleParam,
 )
 from backend.app.task.service.task_service import check_arguments
-from backend.app.task.utils import beat_entries
-from backend.app.task.utils.dispatch import default_app, publish
 from backend.app.task.utils.redact import restore_masked
-from backend.app.task.utils.schedule_plan import Timing, check_send_fields, send_options, slot_task_id
 from backend.app.task.utils.signature import parameter_names
 from backend.core.conf import get_settings
 
@@ -257,7 +257,7 @@ async def _sync_code_schedule(db: AsyncSession, name: str, entry: Mapping[str, A
 
 
 def code_entry_to_param(name: str, entry: Mapping[str, Any]) -> CreateScheduleParam:
-    """Read one entry in Celery's `beat_schedule` shape (see utils/beat_entries.py)."""
+    """Read one entry in Celery's `beat_schedule` shape (see scheduling/beat_entries.py)."""
     try:
         return CreateScheduleParam.model_validate(beat_entries.entry_fields(name, entry))
     except ValidationError as error:

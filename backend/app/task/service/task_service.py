@@ -9,12 +9,12 @@ from pydantic import ValidationError
 
 from backend.app.task.crud import crud_result
 from backend.app.task.errors import InvalidTaskArguments, PoisonValue, TaskNotRegistered, TaskResultNotFound
+from backend.app.task.messaging.dispatch import publish, publish_many
+from backend.app.task.messaging.queues import check_queue
 from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
-from backend.app.task.utils.dispatch import publish, publish_many
 from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.pg_connection import ThreadConnection
-from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import redact, redact_call
 from backend.app.task.utils.signature import hint_errors, parameter_names, task_signature
 

@@ -23,13 +23,13 @@ from celery.exceptions import Retry
 from pydantic import BaseModel
 
 from backend.app.task.constants import TIME_START
-from backend.app.task.utils.deliveries import check_redelivery
-from backend.app.task.utils.event_loop import run_async
-from backend.app.task.utils.hooks.base import TaskHook
+from backend.app.task.hooks.base import TaskHook
+from backend.app.task.messaging.queues import PRIORITY_HEADER
+from backend.app.task.reliability.deliveries import check_redelivery
+from backend.app.task.reliability.retry import FromSettings
 from backend.app.task.utils.json_safety import check_storable
-from backend.app.task.utils.queues import PRIORITY_HEADER
-from backend.app.task.utils.retry import FromSettings
 from backend.app.task.utils.scrub import scrub_exception
+from backend.app.task.worker.event_loop import run_async
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _wrap_run(fun: Callable[..., Any], bound: bool) -> Any:
 class TaskBase(Task):
     #: Worker request class: acknowledges a message only once its (possibly batched) result is committed, and
     #: shows the call and result masked in events and `celery inspect`.
-    Request = 'backend.app.task.utils.masked_request:MaskedRequest'
+    Request = 'backend.app.task.worker.masked_request:MaskedRequest'
     #: The task body is a coroutine run on the worker process's event loop.
     is_async: bool = False
     #: Optional pydantic model that the task's keyword arguments must fit.
@@ -101,7 +101,7 @@ class TaskBase(Task):
         return getattr(self.app, 'hooks', [])
 
     def retry(self, *args: Any, **options: Any) -> Retry:
-        """Celery's retry; on Redis the message keeps the priority the caller asked for (see utils/queues.py)."""
+        """Celery's retry; on Redis the message keeps the priority the caller asked for (see messaging/queues.py)."""
         wanted = getattr(self.request, PRIORITY_HEADER, None)
         if wanted is not None:
             options['headers'] = {**(options.get('headers') or {}), PRIORITY_HEADER: wanted}

@@ -7,7 +7,7 @@ crontab string "m h dom mon dow" or an aware datetime (one run). `args`,
 `kwargs` and `options` (queue, routing_key, priority, expires in seconds) are
 Celery's; any other key of `CreateScheduleParam` (timezone, misfire_policy,
 description, ...) is accepted. An entry a schedule row cannot hold stops beat
-with a sentence naming it (see utils/beat_entries.py).
+with a sentence naming it (see scheduling/beat_entries.py).
 """
 
 from typing import Any

@@ -21,7 +21,14 @@ import psycopg
 import redis.exceptions
 import sqlalchemy.exc
 
+from backend.app.task.errors import TaskError
+
 Service = Literal['database', 'broker']
+
+
+class ServicesUnavailable(TaskError):
+    """PostgreSQL or the broker does not answer, so nothing was started."""
+
 
 #: Errors that on their own say the database is unreachable (or refuses this login or database name).
 DATABASE_DOWN: tuple[type[BaseException], ...] = (

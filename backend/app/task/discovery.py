@@ -13,8 +13,13 @@ import pkgutil
 import backend.app.task.tasks as tasks_package
 
 
-class TaskModuleError(SystemExit):
-    """A drop-in task module could not be imported; the worker must not start without it."""
+class TaskModuleError(Exception):
+    """A drop-in task module could not be imported; the worker must not start without it.
+
+    A plain exception: the processes that load task modules at start-up turn it
+    into an exit with its sentence (the worker in `celery._prepare_worker`, `fba`
+    in `cli/errors.run_cli`, beat's start-up child in `beat/startup.py`).
+    """
 
 
 def discover_task_modules() -> list[str]:

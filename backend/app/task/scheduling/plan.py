@@ -13,8 +13,8 @@ from typing import Any
 from celery import Celery
 
 from backend.app.task.errors import InvalidSchedule
-from backend.app.task.utils import cron
-from backend.app.task.utils.queues import MAX_PRIORITY, check_queue
+from backend.app.task.messaging.queues import MAX_PRIORITY, check_queue
+from backend.app.task.scheduling import cron
 
 PERIOD_SECONDS = {'seconds': 1, 'minutes': 60, 'hours': 3600, 'days': 86400}
 TINY = timedelta(microseconds=1)

@@ -19,11 +19,12 @@ from kombu.exceptions import OperationalError
 from kombu.utils.json import dumps
 from kombu.utils.uuid import uuid
 
-from backend.app.task.errors import BrokerRefused, BrokerUnavailable, PoisonValue
+from backend.app.task.errors import PoisonValue
 from backend.app.task.internals import kombu_private
-from backend.app.task.utils.call_headers import task_parameter_names
+from backend.app.task.messaging.call_headers import task_parameter_names
+from backend.app.task.messaging.errors import BrokerRefused, BrokerUnavailable
+from backend.app.task.messaging.queues import native_delay_route
 from backend.app.task.utils.json_safety import check_storable
-from backend.app.task.utils.queues import native_delay_route
 from backend.app.task.utils.redact import call_reprs
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ EMBED = {'callbacks': None, 'errbacks': None, 'chain': None, 'chord': None}
 def default_app() -> Celery:
     """The process's Celery app with the drop-in task modules imported, for code that needs the registry."""
     from backend.app.task.celery import celery_app
-    from backend.app.task.utils.discovery import load_task_modules
+    from backend.app.task.discovery import load_task_modules
 
     load_task_modules()
     return celery_app

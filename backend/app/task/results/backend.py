@@ -25,10 +25,10 @@ from celery.result import GroupResult, allow_join_result, result_from_tuple
 from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
 from backend.app.task.internals import celery_private
+from backend.app.task.results.batch import ResultBatch
 from backend.app.task.utils.json_safety import check_storable, storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
 from backend.app.task.utils.redact import redact_call
-from backend.app.task.utils.result_batch import ResultBatch
 from backend.app.task.utils.signature import parameter_names
 from backend.core.conf import get_settings
 

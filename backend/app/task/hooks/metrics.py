@@ -3,7 +3,7 @@
 The metrics live in the default registry of each process. Under `fba worker
 --metrics-port` the prometheus multiprocess directory is set before this module
 is imported, so prefork children write to files the worker's parent serves
-(see utils/metrics_exporter.py); elsewhere they are plain in-process values.
+(see worker/metrics_exporter.py); elsewhere they are plain in-process values.
 """
 
 import functools
@@ -15,7 +15,7 @@ from celery.signals import task_received
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from backend.app.task.utils.hooks.base import TaskHook, run_time
+from backend.app.task.hooks.base import TaskHook, run_time
 
 RECEIVED = Counter('fba_task_received', 'Tasks a worker took from the broker.', ['task'])
 SUCCEEDED = Counter('fba_task_succeeded', 'Tasks that returned.', ['task'])

@@ -28,7 +28,7 @@ from celery.worker.state import task_ready
 from kombu.asynchronous import get_event_loop
 from kombu.message import Message
 
-from backend.app.task.utils.redis_acks import ack_many, is_redis
+from backend.app.task.messaging.redis_acks import ack_many, is_redis
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ decoded arguments `celery inspect active|reserved|scheduled` would show
 
 from typing import Any
 
+from backend.app.task.results.batch import BatchedRequest
 from backend.app.task.utils.redact import redact_repr
-from backend.app.task.utils.result_batch import BatchedRequest
 
 
 class MaskedRequest(BatchedRequest):

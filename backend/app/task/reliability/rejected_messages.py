@@ -4,7 +4,7 @@ A message naming no registered task, or one whose body cannot be decoded (bad
 JSON, a refused content type such as pickle), never reaches a task, so no hook
 sees it. Celery acknowledges or rejects such a message so it cannot loop; this
 consumer records it first, tells the batched acknowledgements it is settled
-(see `result_batch.settled_by_consumer`), and the worker goes on with the next
+(see `results.batch.settled_by_consumer`), and the worker goes on with the next
 message.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 from celery.worker.consumer import Consumer
 from kombu.message import Message
 
-from backend.app.task.utils import dead_letters
-from backend.app.task.utils.result_batch import settled_by_consumer
+from backend.app.task.reliability import dead_letters
+from backend.app.task.results.batch import settled_by_consumer
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from celery.exceptions import BackendStoreError, SoftTimeLimitExceeded
 from celery.signals import task_failure
 from kombu.exceptions import EncodeError
 
-from backend.app.task.utils import dead_letters
-from backend.app.task.utils.deliveries import DeliveredTooOften
-from backend.app.task.utils.hooks.base import TaskHook
-from backend.app.task.utils.retry import retries_exception
+from backend.app.task.hooks.base import TaskHook
+from backend.app.task.reliability import dead_letters
+from backend.app.task.reliability.deliveries import DeliveredTooOften
+from backend.app.task.reliability.retry import retries_exception
 
 
 def failure_reason(task: Task, exc: BaseException) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 from billiard.einfo import ExceptionInfo
 from celery import Task
 
-from backend.app.task.utils.hooks.base import TaskHook, run_time
+from backend.app.task.hooks.base import TaskHook, run_time
 from backend.app.task.utils.redact import redact_call
 from backend.app.task.utils.signature import parameter_names
 

@@ -2,7 +2,7 @@
 
 Beat never imports the drop-in task modules: whatever they import would stay in
 its memory for its whole life and slow its start. At start it runs this module
-(`python -m backend.app.task.utils.beat_setup`) beside its first tick. The
+(`python -m backend.app.task.beat.startup`) beside its first tick. The
 child imports the task modules, upserts the schedules of `tasks/beat.py`
 (`LOCAL_BEAT_SCHEDULE`) and of `app.conf.beat_schedule`, and prints the
 registered task names as JSON, which beat checks edited rows against. A code
@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any
 
+from backend.app.task.discovery import TaskModuleError
 from backend.app.task.errors import TaskError
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,9 @@ async def _sync_code_schedules(entries: dict[str, Any]) -> None:
 def main() -> None:
     from sqlalchemy.exc import DBAPIError, OperationalError  # not at the top: beat imports this module
 
+    from backend.app.task.messaging.dispatch import default_app
+    from backend.app.task.scheduling.beat_entries import merged_entries
     from backend.app.task.tasks.beat import LOCAL_BEAT_SCHEDULE
-    from backend.app.task.utils.beat_entries import merged_entries
-    from backend.app.task.utils.dispatch import default_app
 
     app = default_app()
     try:
@@ -108,4 +109,7 @@ def _reason(error: Exception) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except TaskModuleError as error:  # a drop-in module that fails to import: beat stops with its sentence
+        raise SystemExit(str(error)) from None
