@@ -5,7 +5,7 @@ from pathlib import Path
 
 from backend.core.conf import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _block_has_comment(lines: list[str], index: int) -> bool:

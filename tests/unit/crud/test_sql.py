@@ -5,7 +5,7 @@ import pytest
 
 from backend.app.task.crud.sql import parse_queries, queries
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_parse_queries_splits_named_blocks_and_drops_comments() -> None:
