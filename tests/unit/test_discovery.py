@@ -22,3 +22,9 @@ def test_import_task_modules_names_the_module_that_failed(tmp_path, monkeypatch:
         "Task module broken_feature failed to import: ModuleNotFoundError: No module named 'does_not_exist_anywhere'"
     )
     sys.modules.pop('broken_feature', None)
+
+
+def test_a_broken_task_module_is_a_plain_error_that_start_up_turns_into_an_exit() -> None:
+    # A plain exception, so `except Exception` handlers see it; the worker, `fba` and beat's start-up child exit
+    assert issubclass(TaskModuleError, Exception)
+    assert not issubclass(TaskModuleError, SystemExit)

@@ -53,3 +53,8 @@ def test_database_urls_choose_the_driver_per_side() -> None:
     assert settings.database_url('asyncpg') == 'postgresql+asyncpg://postgres:a%20b@127.0.0.1:5432/x'
     assert settings.database_url('psycopg').startswith('postgresql+psycopg://')
     assert settings.database_dsn == 'postgresql://postgres:a%20b@127.0.0.1:5432/x'
+
+
+def test_settings_error_is_a_plain_error_that_start_up_turns_into_an_exit() -> None:
+    assert issubclass(SettingsError, Exception)
+    assert not issubclass(SettingsError, SystemExit)
