@@ -87,11 +87,15 @@ def redis_bindings_read_once(channel: redis.Channel) -> Iterator[None]:
             tables[exchange] = read(exchange)
         return tables[exchange]
 
+    own = vars(channel).get('get_table')
     channel.get_table = get_table  # type: ignore[method-assign]
     try:
         yield
     finally:
-        del channel.get_table
+        if own is None:
+            del channel.get_table
+        else:
+            channel.get_table = own  # type: ignore[method-assign]
 
 
 def mark_acknowledged(message: Message) -> None:
