@@ -16,9 +16,12 @@ from celery.backends.base import BaseBackend
 from celery.result import GroupResult
 from kombu import Connection, Exchange, Queue
 from kombu.message import ACK_STATES, Message
+from kombu.transport import virtual
+from kombu.utils.json import loads
 from kombu.utils.scheduling import priority_cycle
 
 from backend.app.task.internals import celery_private, kombu_private
+from backend.app.task.utils import redis_acks, redis_fetch
 
 
 @pytest.fixture
@@ -106,17 +109,37 @@ def redis_channel() -> Iterator[object]:
         yield conn.default_channel
 
 
-def test_redis_remove_from_indices_drops_an_unacked_message(redis_channel: object) -> None:
-    qos = redis_channel.qos  # type: ignore[attr-defined]
-    tag = uuid.uuid4().hex
-    with qos.pipe_or_acquire() as pipe:
-        pipe.zadd(qos.unacked_index_key, {tag: 1}).hset(qos.unacked_key, tag, '{}').execute()
-    with qos.pipe_or_acquire() as pipe:
-        kombu_private.redis_remove_from_indices(qos, tag, pipe)
-        pipe.execute()
-    client = redis_channel.client  # type: ignore[attr-defined]
-    left = (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag))
-    assert left == (None, None), 'kombu.transport.redis.QoS._remove_from_indices no longer removes both entries'
+def test_redis_unacked_layout_is_what_the_fetch_script_writes_and_ack_many_removes(redis_channel: object) -> None:
+    # kombu.transport.redis.QoS.append / ack / restore_by_tag: the unacked hash holds [payload, exchange, routing key]
+    # under the delivery tag, the index scores the tag with the time it was taken; ack removes both.
+    channel: Any = redis_channel
+    qos, client = channel.qos, channel.client
+    name = f'internals-{uuid.uuid4().hex[:8]}'
+    queue = Queue(name, Exchange(name, type='direct'), routing_key=name)
+    queue(channel).declare()
+    channel.basic_publish(channel.prepare_message('x'), name, name)
+    item = client.rpop(name)
+    message = channel.Message(loads(item), channel=channel)
+    tag = message.delivery_tag
+    before = time.time()
+    qos.append(message, tag)
+    kombu_value, score = loads(client.hget(qos.unacked_key, tag)), client.zscore(qos.unacked_index_key, tag)
+    assert kombu_value == [loads(item), name, name], 'kombu Redis QoS.append changed the unacked hash layout'
+    assert before <= score <= time.time(), 'kombu Redis QoS.append no longer scores the index with the time'
+    qos.ack(tag)
+    assert (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag)) == (None, None)
+    # The fetch script records the same entries, and ack_many removes them as QoS.ack does
+    client.rpush(name, item)
+    script = client.register_script(redis_fetch.FETCH_SCRIPT)
+    reply = script(keys=[qos.unacked_key, qos.unacked_index_key, name], args=[5, time.time(), 1, 1, '0'])
+    assert reply == [item, 1]
+    assert loads(client.hget(qos.unacked_key, tag)) == kombu_value
+    assert client.zscore(qos.unacked_index_key, tag) is not None
+    virtual.QoS.append(qos, message, tag)
+    redis_acks.ack_many(channel, [message])
+    assert (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag)) == (None, None)
+    assert message.acknowledged
+    queue(channel).delete()
 
 
 def test_mark_acknowledged_makes_a_message_read_acknowledged() -> None:

@@ -15,16 +15,6 @@ from kombu.utils.scheduling import priority_cycle, round_robin_cycle
 ACKNOWLEDGED = 'ACK'
 
 
-def redis_remove_from_indices(qos: Any, delivery_tag: str, pipe: Any) -> None:
-    """`kombu.transport.redis.QoS._remove_from_indices`: queue the removal of an unacked message onto `pipe`.
-
-    kombu's public `QoS.ack` removes one message per pipeline and per new
-    client; acknowledging a batch of results in one Redis round trip needs the
-    removal step alone.
-    """
-    qos._remove_from_indices(delivery_tag, pipe)
-
-
 class RedisBrpopChannel(redis.Channel):
     """`redis.Channel._brpop_read`: kombu's Redis channel, calling `after_brpop_delivery` once BRPOP's message is
     handed over.
