@@ -14,7 +14,8 @@ pop-then-record pair has a moment where it is in neither).
 Messages are handed to the consumer one after the other. A solo worker runs
 each task while it is handed over, so the batch stops after `DELIVERY_BUDGET`
 seconds: what is left goes back to the head of its list at once (as never
-delivered), and timers, shutdown and control commands wait no longer than that.
+delivered), and timers, shutdown and control commands wait no longer than that;
+the next batches are smaller until they fit again.
 The worker's consumer installs this channel on its connection (`install`);
 publishers and other connections keep kombu's.
 """
@@ -141,6 +142,8 @@ class FetchManyChannel(kombu_private.RedisBrpopChannel):
         super().__init__(*args, **kwargs)
         self._fetch_script: Any = None
         self._give_back_script: Any = None
+        #: Cut to what fitted the budget when a batch had to give messages back, doubled after each full one.
+        self._fetch_size = FETCH_LIMIT
 
     @property
     def fetches_many(self) -> bool:
@@ -151,13 +154,14 @@ class FetchManyChannel(kombu_private.RedisBrpopChannel):
         if self.closed or not self.fetches_many or time.monotonic() - started > self.delivery_budget:
             return
         credit = self.qos.can_consume_max_estimate()
-        count = FETCH_LIMIT if credit is None else min(credit, FETCH_LIMIT)
+        count = self._fetch_size if credit is None else min(credit, self._fetch_size)
         if count < 1:
             return
         fetched = self._fetch(count)
         for index, message in enumerate(fetched):
             if index and time.monotonic() - started > self.delivery_budget:
                 self._give_back(fetched[index:])
+                self._fetch_size = max(1, index)
                 return
             try:
                 kombu_private.redis_rotate_queue(self, message.queue)
@@ -165,6 +169,8 @@ class FetchManyChannel(kombu_private.RedisBrpopChannel):
             except BaseException:
                 self._give_back(fetched[index + 1 :])
                 raise
+        if len(fetched) == count:
+            self._fetch_size = min(FETCH_LIMIT, self._fetch_size * 2)
 
     def _fetch(self, count: int) -> list[Fetched]:
         queues = kombu_private.redis_brpop_queues(self)
