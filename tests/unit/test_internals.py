@@ -3,6 +3,7 @@ one fails here, with the internal's name in the message."""
 
 import inspect
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,10 +14,14 @@ import pytest
 from celery import Celery, states
 from celery.backends.base import BaseBackend
 from celery.result import GroupResult
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 from kombu.message import ACK_STATES, Message
+from kombu.transport import virtual
+from kombu.utils.json import loads
+from kombu.utils.scheduling import priority_cycle
 
 from backend.app.task.internals import celery_private, kombu_private
+from backend.app.task.messaging import redis_acks, redis_fetch
 
 
 @pytest.fixture
@@ -104,17 +109,37 @@ def redis_channel() -> Iterator[object]:
         yield conn.default_channel
 
 
-def test_redis_remove_from_indices_drops_an_unacked_message(redis_channel: object) -> None:
-    qos = redis_channel.qos  # type: ignore[attr-defined]
-    tag = uuid.uuid4().hex
-    with qos.pipe_or_acquire() as pipe:
-        pipe.zadd(qos.unacked_index_key, {tag: 1}).hset(qos.unacked_key, tag, '{}').execute()
-    with qos.pipe_or_acquire() as pipe:
-        kombu_private.redis_remove_from_indices(qos, tag, pipe)
-        pipe.execute()
-    client = redis_channel.client  # type: ignore[attr-defined]
-    left = (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag))
-    assert left == (None, None), 'kombu.transport.redis.QoS._remove_from_indices no longer removes both entries'
+def test_redis_unacked_layout_is_what_the_fetch_script_writes_and_ack_many_removes(redis_channel: object) -> None:
+    # kombu.transport.redis.QoS.append / ack / restore_by_tag: the unacked hash holds [payload, exchange, routing key]
+    # under the delivery tag, the index scores the tag with the time it was taken; ack removes both.
+    channel: Any = redis_channel
+    qos, client = channel.qos, channel.client
+    name = f'internals-{uuid.uuid4().hex[:8]}'
+    queue = Queue(name, Exchange(name, type='direct'), routing_key=name)
+    queue(channel).declare()
+    channel.basic_publish(channel.prepare_message('x'), name, name)
+    item = client.rpop(name)
+    message = channel.Message(loads(item), channel=channel)
+    tag = message.delivery_tag
+    before = time.time()
+    qos.append(message, tag)
+    kombu_value, score = loads(client.hget(qos.unacked_key, tag)), client.zscore(qos.unacked_index_key, tag)
+    assert kombu_value == [loads(item), name, name], 'kombu Redis QoS.append changed the unacked hash layout'
+    assert before <= score <= time.time(), 'kombu Redis QoS.append no longer scores the index with the time'
+    qos.ack(tag)
+    assert (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag)) == (None, None)
+    # The fetch script records the same entries, and ack_many removes them as QoS.ack does
+    client.rpush(name, item)
+    script = client.register_script(redis_fetch.FETCH_SCRIPT)
+    reply = script(keys=[qos.unacked_key, qos.unacked_index_key, name], args=[5, time.time(), 1, 1, '0'])
+    assert reply == [item, 1]
+    assert loads(client.hget(qos.unacked_key, tag)) == kombu_value
+    assert client.zscore(qos.unacked_index_key, tag) is not None
+    virtual.QoS.append(qos, message, tag)
+    redis_acks.ack_many(channel, [message])
+    assert (client.zscore(qos.unacked_index_key, tag), client.hget(qos.unacked_key, tag)) == (None, None)
+    assert message.acknowledged
+    queue(channel).delete()
 
 
 def test_mark_acknowledged_makes_a_message_read_acknowledged() -> None:
@@ -132,3 +157,76 @@ def test_amqp_properties_are_what_the_frame_writer_sends() -> None:
     writer = inspect.getsource(amqp.method_framing)
     assert 'content._serialize_properties()' in writer, 'py-amqp frame writer no longer calls _serialize_properties'
     assert kombu_private.PreparedAmqpMessage(b'', encoded)._serialize_properties() == encoded
+
+
+def redis_url() -> str:
+    db = os.environ.get('CELERY_BROKER_REDIS_DATABASE', '1')
+    return f'redis://{os.environ.get("REDIS_HOST", "127.0.0.1")}:6379/{db}'
+
+
+class HookedChannel(kombu_private.RedisBrpopChannel):
+    events: list[str]
+
+    def after_brpop_delivery(self, started: float) -> None:
+        self.events.append(f'hook {started <= time.monotonic()}')
+
+
+def test_redis_brpop_read_calls_the_hook_after_delivering_its_message() -> None:
+    name = f'internals-{uuid.uuid4().hex[:8]}'
+    with Connection(redis_url()) as conn:
+        conn.transport.Channel = HookedChannel
+        channel = conn.default_channel
+        assert isinstance(channel, HookedChannel)
+        channel.events = []
+        queue = Queue(name, Exchange(name, type='direct'), routing_key=name)
+        queue(channel).declare()
+        conn.Producer().publish({'n': 1}, exchange=queue.exchange, routing_key=name)
+        callback = lambda body, message: (channel.events.append('delivered'), message.ack())  # noqa: E731
+        with conn.Consumer(queue, callbacks=[callback]):
+            conn.drain_events(timeout=5)
+        queue(channel).delete()
+    assert channel.events == ['delivered', 'hook True'], 'kombu Redis Channel._brpop_read no longer delivers there'
+
+
+def test_redis_queue_cycle_is_the_order_brpop_lists_and_rotates(redis_channel: object) -> None:
+    channel: Any = redis_channel
+    for queue in ('a', 'b', 'c'):
+        channel._active_queues.append(queue)
+    channel._update_queue_cycle()
+    assert kombu_private.redis_brpop_queues(channel) == ['a', 'b', 'c'], 'Channel._queue_cycle.consume changed'
+    assert kombu_private.redis_rotates_queues(channel), 'the default round_robin cycle no longer rotates'
+    kombu_private.redis_rotate_queue(channel, 'a')
+    assert kombu_private.redis_brpop_queues(channel) == ['b', 'c', 'a'], 'Channel._queue_cycle.rotate changed'
+    channel._queue_cycle = priority_cycle(['a', 'b'])
+    assert not kombu_private.redis_rotates_queues(channel)
+
+
+def test_redis_queue_key_is_the_list_brpop_reads(redis_channel: object) -> None:
+    channel: Any = redis_channel
+    assert kombu_private.redis_queue_key(channel, 'q', 0) == 'q', 'Channel._q_for_pri changed'
+    assert kombu_private.redis_queue_key(channel, 'q', 9) == f'q{channel.sep}9', 'Channel._q_for_pri changed'
+
+
+def test_deliver_hands_a_payload_to_the_queues_consumer(redis_channel: object) -> None:
+    channel: Any = redis_channel
+    got: list[Any] = []
+    channel.connection._callbacks['q'] = got.append
+    kombu_private.deliver(channel, {'n': 1}, 'q')
+    assert got == [{'n': 1}], 'virtual.Transport._deliver no longer calls the queue callback'
+
+
+def test_redis_bindings_read_once_reads_each_exchanges_table_once(redis_channel: object) -> None:
+    channel: Any = redis_channel
+    reads: list[str] = []
+    real = channel.get_table
+    channel.get_table = lambda exchange: reads.append(exchange) or real(exchange)
+    name = f'internals-{uuid.uuid4().hex[:8]}'
+    queue = Queue(name, Exchange(name, type='direct'), routing_key=name)
+    queue(channel).declare()
+    with kombu_private.redis_bindings_read_once(channel):
+        for _ in range(3):
+            channel.basic_publish(channel.prepare_message('x'), name, name)
+    assert reads == [name], 'virtual.Channel._lookup no longer reads bindings with get_table'
+    assert channel.client.llen(name) == 3
+    del channel.get_table
+    queue(channel).delete()

@@ -30,7 +30,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     'scheduling': frozenset({'messaging'}),
     'results': frozenset({'crud', 'messaging'}),
     'schema': frozenset({'messaging'}),
-    'reliability': frozenset({'crud', 'results'}),
+    'reliability': frozenset({'crud', 'messaging', 'results'}),
     'worker': frozenset({'database', 'results'}),
     'hooks': frozenset({'reliability'}),
     'tasks': frozenset({'database', 'hooks', 'messaging', 'model', 'reliability', 'worker'}),

@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from struct import pack
 from typing import Any
@@ -24,6 +25,7 @@ from backend.app.task.internals import kombu_private
 from backend.app.task.messaging.call_headers import task_parameter_names
 from backend.app.task.messaging.errors import BrokerRefused, BrokerUnavailable
 from backend.app.task.messaging.queues import native_delay_route
+from backend.app.task.messaging.redis_acks import is_redis
 from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.redact import call_reprs
 
@@ -110,11 +112,13 @@ def publish_many(
     transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
     sent = 0
     try:
-        with app.connection_for_write(transport_options=transport_options) as connection:
+        with ExitStack() as stack, app.connection_for_write(transport_options=transport_options) as connection:
             producer = connection.Producer()
             maybe_declare(queue, producer.channel)
             send = _sender(app, connection, producer, queue, exchange, routing_key, properties)
             confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
+            if is_redis(producer.channel):
+                stack.enter_context(kombu_private.redis_bindings_read_once(producer.channel))
             for start in range(0, len(calls), CONFIRM_WINDOW):
                 window = range(start, min(start + CONFIRM_WINDOW, len(calls)))
                 with producer.batch(max_size=CONFIRM_WINDOW):

@@ -6,6 +6,8 @@ sees it. Celery acknowledges or rejects such a message so it cannot loop; this
 consumer records it first, tells the batched acknowledgements it is settled
 (see `results.batch.settled_by_consumer`), and the worker goes on with the next
 message.
+
+On Redis its connection also fetches many messages per round trip (`redis_fetch`).
 """
 
 import logging
@@ -14,6 +16,7 @@ from typing import Any
 from celery.worker.consumer import Consumer
 from kombu.message import Message
 
+from backend.app.task.messaging import redis_fetch
 from backend.app.task.reliability import dead_letters
 from backend.app.task.results.batch import settled_by_consumer
 
@@ -21,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 
 class DeadLetterConsumer(Consumer):
+    def connection_for_read(self, heartbeat: float | None = None) -> Any:
+        connection = self.app.connection_for_read(heartbeat=heartbeat)
+        redis_fetch.install(connection)
+        return self.ensure_connected(connection)
+
     def on_unknown_task(self, body: Any, message: Message, exc: BaseException) -> None:
         self._record(message, 'unknown_task', exc)
         super().on_unknown_task(body, message, exc)
