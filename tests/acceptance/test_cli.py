@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Queue
 
+from tests.support.cli_many import Done
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
@@ -27,7 +28,7 @@ def fba(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
     )
 
 
-def assert_one_sentence_error(done: subprocess.CompletedProcess[str], expected: str) -> None:
+def assert_one_sentence_error(done: subprocess.CompletedProcess[str] | Done, expected: str) -> None:
     assert done.returncode == 1, done.stderr
     assert 'Traceback' not in done.stderr
     assert expected in ' '.join(done.stderr.split())
