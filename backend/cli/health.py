@@ -7,6 +7,8 @@ after `--timeout` seconds. No line carries a URL or a password.
 
 import base64
 import concurrent.futures
+import contextlib
+import importlib
 import math
 import urllib.error
 import urllib.request
@@ -106,6 +108,11 @@ CHECKS: dict[str, Check] = {
 }
 
 
+#: What each check imports. `health` imports them before the checks run side by side in threads: two threads
+#: importing one package for the first time at once may deadlock on its import lock or see it half made.
+CHECK_MODULES = {'broker': 'kombu.connection', 'database': 'psycopg', 'worker': 'backend.app.task.celery'}
+
+
 def _run(check: Check, settings: 'Settings', timeout: float) -> tuple[bool, str]:
     try:
         return True, check(settings, timeout)
@@ -133,6 +140,10 @@ def health(
     settings = get_settings()
     api = api_url or up_file.read_url('api') or DEFAULT_API_URL
     checks = {name: CHECKS.get(name) or check_api(api) for name in names}
+    for name in names:
+        if name in CHECK_MODULES:
+            with contextlib.suppress(Exception):  # a module that fails to import fails its check, in its line
+                importlib.import_module(CHECK_MODULES[name])
     with concurrent.futures.ThreadPoolExecutor(len(checks)) as pool:
         futures = {name: pool.submit(_run, check, settings, timeout) for name, check in checks.items()}
         results = {name: future.result() for name, future in futures.items()}
