@@ -25,7 +25,11 @@ run: $(STAMP)
 
 ## Set up and run the whole suite: everything on RabbitMQ, then the broker tests again on Redis.
 ## The console's browser tests need Debian's chromium: scripts/browser.sh installs it when missing.
-## FBA_TEST_SERVICES=embedded: once, against embedded PostgreSQL and Redis (RabbitMQ-only tests skipped).
+## Each pass runs in TEST_PROCESSES pytest-xdist processes (default 2; 0: one process), each with its own database,
+## vhost and Redis database; a test file stays in one process, so its module fixtures are made once.
+## FBA_TEST_SERVICES=embedded: once, in one process, against embedded PostgreSQL and Redis (RabbitMQ-only tests skipped).
+TEST_PROCESSES ?= 2
+PARALLEL := -n $(TEST_PROCESSES) --dist loadfile
 ifeq ($(FBA_TEST_SERVICES),embedded)
 test: $(STAMP)
 	./scripts/browser.sh
@@ -33,14 +37,18 @@ test: $(STAMP)
 else
 test: $(STAMP) services
 	./scripts/browser.sh
-	CELERY_BROKER=rabbitmq $(BIN)/pytest
-	CELERY_BROKER=redis $(BIN)/pytest -m broker
+	CELERY_BROKER=rabbitmq $(BIN)/pytest $(PARALLEL)
+	CELERY_BROKER=redis $(BIN)/pytest $(PARALLEL) -m broker
 endif
 
 ## The RabbitMQ-cluster tests (quorum queues, fail-over): starts three local nodes, runs them, stops the nodes.
+## The tests may take CLUSTER_TEST_SECONDS in all (default 900; then they are interrupted as by Ctrl-C, so each
+## stops what it started); the nodes are stopped whatever happened.
+CLUSTER_TEST_SECONDS ?= 900
 test-cluster: $(STAMP) services
-	./scripts/rabbitmq-cluster.sh start
-	CELERY_BROKER=rabbitmq $(BIN)/pytest -m cluster -s; status=$$?; ./scripts/rabbitmq-cluster.sh stop; exit $$status
+	./scripts/rabbitmq-cluster.sh start || { ./scripts/rabbitmq-cluster.sh stop; exit 1; }
+	CELERY_BROKER=rabbitmq timeout -s INT -k 60 $(CLUSTER_TEST_SECONDS) $(BIN)/pytest -m cluster -s; \
+	  status=$$?; ./scripts/rabbitmq-cluster.sh stop; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check backend tests bench

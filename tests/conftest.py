@@ -5,6 +5,10 @@ and Redis database number and points the framework at them through the
 environment; they are dropped when the run ends. `CELERY_BROKER` picks the
 broker (the Makefile runs the broker tests once per kind).
 
+Parallel runs (`pytest -n 2`, pytest-xdist): each xdist worker process is a
+run of its own with its own database, vhost and Redis database, as two runs of
+two people are; the process that hands out the tests claims nothing.
+
 Workers: `worker` is one solo worker shared by the session, consuming the
 default queue. A test that needs its own worker (other pool, killed mid-run,
 special env) uses `make_worker` with a queue of its own (`private_queue`), so
@@ -29,9 +33,14 @@ _run: TestRun | None = None
 _embedded: embedded.EmbeddedRun | None = None
 
 
+def _hands_out_tests(config: pytest.Config) -> bool:
+    """This process is pytest-xdist's controller: its workers run the tests, each claiming its own slice."""
+    return not hasattr(config, 'workerinput') and bool(getattr(config.option, 'numprocesses', None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _run
-    if hasattr(config, 'workerinput') or config.option.help or config.option.collectonly:
+    if config.option.help or config.option.collectonly or _hands_out_tests(config):
         return
     if embedded.wanted():
         _run = _allocate_embedded_run()
@@ -81,7 +90,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     if _run is None:
-        return 'fba: no services claimed'
+        return 'fba: each xdist worker claims its own' if _hands_out_tests(config) else 'fba: no services claimed'
     services = ' services=embedded' if _embedded is not None else ''
     return (
         f'fba: broker={os.environ["CELERY_BROKER"]} database={_run.database} vhost={_run.vhost} '

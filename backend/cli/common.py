@@ -3,13 +3,15 @@
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.constants import API_ID_MAX, API_OFFSET_MAX
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar('T')
 
@@ -34,7 +36,7 @@ LOG_LEVEL = typer.Option('INFO', '--loglevel', '-l', callback=_log_level, help='
 console = Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False, highlight=False)
 
 
-def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def in_transaction(work: 'Callable[[AsyncSession], Awaitable[T]]') -> T:
     """Run `work` in one transaction that commits when it returns."""
     from backend.database.db import async_session, dispose_async_engine
 

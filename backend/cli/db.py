@@ -5,14 +5,14 @@ from pathlib import Path
 
 import typer
 
-from backend.database import migrate
-
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command()
 def upgrade(revision: str = typer.Argument('heads', help='Target revision; heads: the core and every feature')) -> None:
     """Apply migrations up to REVISION (every table comes from a migration)."""
+    from backend.database import migrate
+
     migrate.upgrade(revision)
     typer.echo(f'Database upgraded to {revision}.')
 
@@ -20,6 +20,8 @@ def upgrade(revision: str = typer.Argument('heads', help='Target revision; heads
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help='Target revision: base, or email@base for one feature')) -> None:
     """Revert migrations down to REVISION."""
+    from backend.database import migrate
+
     migrate.downgrade(revision)
     typer.echo(f'Database downgraded to {revision}.')
 
@@ -30,6 +32,8 @@ def revision(
     feature: str | None = typer.Option(None, '--feature', help="Write only this feature's changes, into its folder"),
 ) -> None:
     """Autogenerate a migration from the models into the folder of the feature whose tables changed (or the core)."""
+    from backend.database import migrate
+
     written = migrate.revision(message, feature)
     typer.echo(f'Wrote {_shown(written)}; review it, then run `fba db upgrade`.')
 

@@ -1,13 +1,15 @@
 """`fba dlq`: list, show, requeue and purge the dead-letter store (one transaction per command)."""
 
+from typing import TYPE_CHECKING
+
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
 from backend.app.task.errors import TaskError
-from backend.app.task.schema.dead_letter import DeadLetterFilter
-from backend.app.task.service import dead_letter_service
 from backend.cli.common import OFFSET, ROW_ID, console, in_transaction
+
+if TYPE_CHECKING:
+    from backend.app.task.schema.dead_letter import DeadLetterFilter
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,7 +33,11 @@ OPTIONS = {
 
 def _filters(
     task: str | None, reason: str | None, exception: str | None, after: str | None, before: str | None
-) -> DeadLetterFilter:
+) -> 'DeadLetterFilter':
+    from pydantic import ValidationError
+
+    from backend.app.task.schema.dead_letter import DeadLetterFilter
+
     try:
         return DeadLetterFilter(
             task_name=task, reason=reason, exception_type=exception, failed_after=after, failed_before=before
@@ -53,6 +59,8 @@ def list_(
     offset: int = OFFSET,
 ) -> None:
     """Show dead letters, newest failure first."""
+    from backend.app.task.service import dead_letter_service
+
     filters = _filters(task, reason, exception, after, before)
     items, total = in_transaction(
         lambda db: dead_letter_service.get_list(db=db, filters=filters, limit=limit, offset=offset)
@@ -78,6 +86,8 @@ def list_(
 @app.command()
 def show(pk: int = ROW_ID) -> None:
     """Print one dead letter as JSON (secret-looking arguments masked)."""
+    from backend.app.task.service import dead_letter_service
+
     detail = in_transaction(lambda db: dead_letter_service.get(db=db, pk=pk))
     typer.echo(detail.model_dump_json(indent=2))
 
@@ -88,6 +98,8 @@ def requeue(
     again: bool = typer.Option(False, '--again', help='Requeue a dead letter that was requeued before'),
 ) -> None:
     """Send the task again with the same arguments and a new id; print the new id."""
+    from backend.app.task.service import dead_letter_service
+
     detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, pk=pk, again=again))
     typer.echo(detail.requeued_task_id)
 
@@ -102,6 +114,8 @@ def purge(
     all_: bool = typer.Option(False, '--all', help='Delete every dead letter'),
 ) -> None:
     """Delete the dead letters matching the filters (or, with --all, every one)."""
+    from backend.app.task.service import dead_letter_service
+
     filters = _filters(task, reason, exception, after, before)
     if filters.is_empty() and not all_:
         raise TaskError('Give at least one filter (--task, --reason, --exception, --after, --before) or --all.')

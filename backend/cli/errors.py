@@ -61,9 +61,10 @@ def failure_sentence(error: Exception) -> str | None:
         return error.message
     if isinstance(error, UsageFailure):
         return _full_stop(error.format_message())  # type: ignore[attr-defined]
-    from alembic.util import CommandError
-
-    if isinstance(error, CommandError):  # `fba db`: an unknown revision, a branch point
+    # Only `fba db` imports Alembic, so no other command's error can be one of its. Importing it here would log
+    # its plugin set-up through a logging configuration a command made (Flower's, at INFO) on the way out.
+    alembic_errors = sys.modules.get('alembic.util.exc')
+    if alembic_errors is not None and isinstance(error, alembic_errors.CommandError):  # unknown revision, branch point
         return _full_stop(str(error))
     if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:  # `fba flower --port` taken
         return f'Cannot listen on the port given: {error.strerror}.'

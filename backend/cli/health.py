@@ -7,10 +7,13 @@ after `--timeout` seconds. No line carries a URL or a password.
 
 import base64
 import concurrent.futures
+import contextlib
+import importlib
 import math
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
 
 import typer
 from rich.console import Console
@@ -18,16 +21,18 @@ from rich.text import Text
 
 from backend.app.task.constants import BEAT_NODE_PREFIX
 from backend.cli import up_file
-from backend.core.conf import Settings, get_settings
+
+if TYPE_CHECKING:
+    from backend.core.conf import Settings
 
 API_HEALTH_PATH = '/api/v1/monitoring/health'
 DEFAULT_CHECKS = 'broker,database,worker'
 DEFAULT_API_URL = 'http://127.0.0.1:8000'
 
-Check = Callable[[Settings, float], str]
+Check: TypeAlias = 'Callable[[Settings, float], str]'
 
 
-def check_broker(settings: Settings, timeout: float) -> str:
+def check_broker(settings: 'Settings', timeout: float) -> str:
     from kombu import Connection
 
     urls = settings.broker_url.split(';')  # a cluster's nodes: the check passes when any one answers
@@ -36,7 +41,7 @@ def check_broker(settings: Settings, timeout: float) -> str:
     return f'{settings.CELERY_BROKER} accepts connections'
 
 
-def check_database(settings: Settings, timeout: float) -> str:
+def check_database(settings: 'Settings', timeout: float) -> str:
     import psycopg
 
     with psycopg.connect(settings.database_dsn, connect_timeout=max(1, math.ceil(timeout))) as conn:
@@ -44,7 +49,7 @@ def check_database(settings: Settings, timeout: float) -> str:
     return 'PostgreSQL answers'
 
 
-def check_worker(settings: Settings, timeout: float) -> str:
+def check_worker(settings: 'Settings', timeout: float) -> str:
     from backend.app.task.celery import celery_app
 
     with celery_app.connection_for_write() as conn:
@@ -77,7 +82,7 @@ def _expect_200(what: str, url: str, timeout: float, login: str | None = None) -
     return f'{what} answered HTTP 200'
 
 
-def check_flower(settings: Settings, timeout: float) -> str:
+def check_flower(settings: 'Settings', timeout: float) -> str:
     login = settings.FLOWER_BASIC_AUTH.get_secret_value() if settings.FLOWER_BASIC_AUTH else None
     host = '127.0.0.1' if settings.FLOWER_ADDRESS in ('', '0.0.0.0') else settings.FLOWER_ADDRESS
     return _expect_200('Flower', f'http://{host}:{settings.FLOWER_PORT}/tasks', timeout, login)
@@ -86,7 +91,7 @@ def check_flower(settings: Settings, timeout: float) -> str:
 def check_api(base_url: str) -> Check:
     url = base_url.rstrip('/') + API_HEALTH_PATH
 
-    def check(_settings: Settings, timeout: float) -> str:
+    def check(_settings: 'Settings', timeout: float) -> str:
         try:
             return _expect_200(f'API at {url}', url, timeout)
         except OSError as error:  # refused, unreachable, timed out: say where
@@ -103,7 +108,12 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def _run(check: Check, settings: Settings, timeout: float) -> tuple[bool, str]:
+#: What each check imports. `health` imports them before the checks run side by side in threads: two threads
+#: importing one package for the first time at once may deadlock on its import lock or see it half made.
+CHECK_MODULES = {'broker': 'kombu.connection', 'database': 'psycopg', 'worker': 'backend.app.task.celery'}
+
+
+def _run(check: Check, settings: 'Settings', timeout: float) -> tuple[bool, str]:
     try:
         return True, check(settings, timeout)
     except Exception as error:
@@ -125,9 +135,15 @@ def health(
     unknown = [name for name in names if name not in (*CHECKS, 'api')]
     if unknown or not names:
         raise typer.BadParameter(f'choose from {", ".join(CHECKS)}, api', param_hint='--only')
+    from backend.core.conf import get_settings
+
     settings = get_settings()
     api = api_url or up_file.read_url('api') or DEFAULT_API_URL
     checks = {name: CHECKS.get(name) or check_api(api) for name in names}
+    for name in names:
+        if name in CHECK_MODULES:
+            with contextlib.suppress(Exception):  # a module that fails to import fails its check, in its line
+                importlib.import_module(CHECK_MODULES[name])
     with concurrent.futures.ThreadPoolExecutor(len(checks)) as pool:
         futures = {name: pool.submit(_run, check, settings, timeout) for name, check in checks.items()}
         results = {name: future.result() for name, future in futures.items()}

@@ -7,11 +7,7 @@ from typing import Any
 import typer
 
 from backend.app.task.errors import TaskError
-from backend.app.task.worker import metrics_exporter
-from backend.cli import stack
 from backend.cli.common import LOG_LEVEL
-from backend.cli.flower import flower_argv, quiet_flower_logs
-from backend.core.conf import get_settings
 
 
 def _celery() -> Any:
@@ -57,6 +53,9 @@ def worker(
 
 def _serve_metrics(port: int | None) -> None:
     """Start the worker's metrics server before Celery (and so prometheus_client) is imported."""
+    from backend.app.task.worker import metrics_exporter
+    from backend.core.conf import get_settings
+
     settings = get_settings()
     port = settings.METRICS_PORT if port is None else port
     if not port:
@@ -84,6 +83,9 @@ def flower(
     dev: bool = typer.Option(False, '--dev', help='Development only: start without FLOWER_BASIC_AUTH'),
 ) -> None:
     """Run Flower, the monitoring UI, behind the FLOWER_BASIC_AUTH login."""
+    from backend.cli.flower import flower_argv, quiet_flower_logs
+    from backend.core.conf import get_settings
+
     settings = get_settings()
     argv = flower_argv(settings, port=port, address=address, dev=dev)
     note = quiet_flower_logs(settings)
@@ -113,6 +115,7 @@ def up(
 
     With --embedded, or with no .env and nothing answering, embedded servers are started (and stopped) too.
     """
+    from backend.cli import stack
     from backend.embedded.up import services_for_up
 
     with services_for_up(embedded=embedded):

@@ -1,20 +1,17 @@
 """`fba schedule`: the command-line face of the schedule service (one transaction per command)."""
 
-import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING
 
-from backend.app.task.scheduling.cron import zone
-from backend.app.task.schema.schedule import (
-    CreateScheduleParam,
-    GetScheduleDetail,
-    PatchScheduleParam,
-    PreviewScheduleParam,
-)
-from backend.app.task.service import overview_service, schedule_service
+import typer
+
 from backend.cli.common import OFFSET, ROW_ID, in_transaction
 from backend.cli.schedule_view import next_run, print_runs, print_schedules, spec_from_flags
 from backend.cli.task import parse_json
-from backend.core.conf import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from backend.app.task.schema.schedule import GetScheduleDetail
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,6 +29,8 @@ def list_(
     offset: int = OFFSET,
 ) -> None:
     """Show schedules and when each runs next."""
+    from backend.app.task.service import schedule_service
+
     items, total = in_transaction(
         lambda db: schedule_service.get_list(db=db, enabled=enabled, task=task, limit=limit, offset=offset)
     )
@@ -41,6 +40,8 @@ def list_(
 @app.command()
 def show(schedule_id: int) -> None:
     """Print one schedule as JSON (secret-looking arguments masked)."""
+    from backend.app.task.service import schedule_service
+
     detail = in_transaction(lambda db: schedule_service.get(db=db, pk=schedule_id))
     typer.echo(detail.model_dump_json(indent=2))
 
@@ -59,6 +60,9 @@ def add(
     one_off: bool = typer.Option(False, '--one-off', help='Disable after the first run'),
 ) -> None:
     """Add schedule NAME running TASK (--every, --cron or --at)."""
+    from backend.app.task.schema.schedule import CreateScheduleParam
+    from backend.app.task.service import schedule_service
+
     spec = spec_from_flags(every, cron, at, tz)
     values = {'name': name, 'task': task, 'queue': queue, 'one_off': one_off, **spec}
     values.update(args=parse_json('--args', args, list), kwargs=parse_json('--kwargs', kwargs, dict))
@@ -79,6 +83,9 @@ def update(
     queue: str | None = typer.Option(None, '--queue', help='Queue to send to'),
 ) -> None:
     """Change the options given of schedule SCHEDULE_ID; the others stay."""
+    from backend.app.task.schema.schedule import PatchScheduleParam
+    from backend.app.task.service import schedule_service
+
     changes = spec_from_flags(every, cron, at, tz, required=False)
     if args is not None:
         changes['args'] = parse_json('--args', args, list)
@@ -87,7 +94,7 @@ def update(
     if queue is not None:
         changes['queue'] = queue
 
-    async def work(db: AsyncSession) -> GetScheduleDetail:
+    async def work(db: 'AsyncSession') -> 'GetScheduleDetail':
         current = await schedule_service.get(db=db, pk=schedule_id)
         obj = schedule_service.build_param(PatchScheduleParam, {'version': current.version, **changes})
         return await schedule_service.patch(db=db, pk=schedule_id, obj=obj)
@@ -99,6 +106,8 @@ def update(
 @app.command()
 def enable(schedule_id: int = ROW_ID) -> None:
     """Enable a schedule; it next runs at its first slot from now."""
+    from backend.app.task.service import schedule_service
+
     detail = in_transaction(lambda db: schedule_service.enable(db=db, pk=schedule_id))
     typer.echo(f'Enabled schedule {detail.id}; {next_run(detail)}.')
 
@@ -106,6 +115,8 @@ def enable(schedule_id: int = ROW_ID) -> None:
 @app.command()
 def disable(schedule_id: int = ROW_ID) -> None:
     """Disable a schedule."""
+    from backend.app.task.service import schedule_service
+
     in_transaction(lambda db: schedule_service.disable(db=db, pk=schedule_id))
     typer.echo(f'Disabled schedule {schedule_id}.')
 
@@ -113,6 +124,8 @@ def disable(schedule_id: int = ROW_ID) -> None:
 @app.command()
 def delete(schedule_id: int = ROW_ID) -> None:
     """Delete a schedule and its run history."""
+    from backend.app.task.service import schedule_service
+
     in_transaction(lambda db: schedule_service.delete(db=db, pk=schedule_id))
     typer.echo(f'Deleted schedule {schedule_id}.')
 
@@ -120,6 +133,8 @@ def delete(schedule_id: int = ROW_ID) -> None:
 @app.command('run-now')
 def run_now(schedule_id: int = ROW_ID) -> None:
     """Send the schedule's task once now and print its task id."""
+    from backend.app.task.service import schedule_service
+
     run = in_transaction(lambda db: schedule_service.run_now(db=db, pk=schedule_id))
     typer.echo(run.task_id)
 
@@ -131,6 +146,8 @@ def runs(
     offset: int = OFFSET,
 ) -> None:
     """Show the latest runs of a schedule."""
+    from backend.app.task.service import overview_service
+
     items, total = in_transaction(
         lambda db: overview_service.runs_with_states(db=db, pk=schedule_id, limit=limit, offset=offset)
     )
@@ -146,6 +163,11 @@ def preview(
     count: int = typer.Option(5, '--count', min=1, max=100),
 ) -> None:
     """Print the next fire times of a spec (UTC and local), without saving anything."""
+    from backend.app.task.scheduling.cron import zone
+    from backend.app.task.schema.schedule import PreviewScheduleParam
+    from backend.app.task.service import schedule_service
+    from backend.core.conf import get_settings
+
     obj = schedule_service.build_param(PreviewScheduleParam, {'count': count, **spec_from_flags(every, cron, at, tz)})
     local = zone(tz or get_settings().TIMEZONE)
     for instant in schedule_service.preview(obj=obj):

@@ -1,15 +1,17 @@
 """What `fba schedule` shares: one transaction per command, the when-flags, and the Rich tables."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
 from backend.app.task.errors import InvalidSchedule
-from backend.app.task.schema.overview import GetRunStateDetail
-from backend.app.task.schema.schedule import GetScheduleDetail
 from backend.cli.common import console
+
+if TYPE_CHECKING:
+    from backend.app.task.schema.overview import GetRunStateDetail
+    from backend.app.task.schema.schedule import GetScheduleDetail
 
 
 def spec_from_flags(
@@ -34,7 +36,7 @@ def spec_from_flags(
     return spec
 
 
-def _when(detail: GetScheduleDetail) -> str:
+def _when(detail: 'GetScheduleDetail') -> str:
     if detail.kind == 'interval':
         return f'every {detail.interval_every} {detail.interval_period}'
     if detail.kind == 'crontab':
@@ -42,14 +44,14 @@ def _when(detail: GetScheduleDetail) -> str:
     return f'at {detail.clocked_at:%Y-%m-%d %H:%M:%S%z}' if detail.clocked_at else 'at ?'
 
 
-def next_run(detail: GetScheduleDetail) -> str:
+def next_run(detail: 'GetScheduleDetail') -> str:
     """When it runs next, or why it does not: `next run None` told nothing."""
     if detail.next_run_at is not None:
         return f'next run {detail.next_run_at:%Y-%m-%d %H:%M:%S} UTC'
     return 'no next run: disabled' if not detail.enabled else 'no next run: finished'
 
 
-def print_schedules(items: list[GetScheduleDetail], total: int) -> None:
+def print_schedules(items: 'list[GetScheduleDetail]', total: int) -> None:
     table = Table()
     headings = ('id', 'name', 'task', 'when', 'enabled', 'next run (UTC)', 'beat runs', 'source', 'version', 'why off')
     for heading in headings:
@@ -66,7 +68,7 @@ def print_schedules(items: list[GetScheduleDetail], total: int) -> None:
     )
 
 
-def print_runs(items: list[GetRunStateDetail], total: int) -> None:
+def print_runs(items: 'list[GetRunStateDetail]', total: int) -> None:
     table = Table()
     for heading in ('scheduled for (UTC)', 'trigger', 'task id', 'sent at (UTC)', 'outcome'):
         table.add_column(heading)

@@ -5,14 +5,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from celery.exceptions import TimeoutError as ResultTimeout
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from backend.app.task.errors import InvalidJSON, TaskError
-from backend.app.task.schema.task import SendTaskOptions
-from backend.app.task.service import task_service
 from backend.cli.common import console
 
 app = typer.Typer(no_args_is_help=True)
@@ -37,6 +34,8 @@ def parse_json(option: str, text: str, expected: type) -> Any:
 @app.command('list')
 def list_() -> None:
     """Show every registered task."""
+    from backend.app.task.service import task_service
+
     table = Table()
     table.add_column('name', no_wrap=True)
     for heading in ('queue', 'async', 'doc'):
@@ -57,6 +56,11 @@ def send(
     timeout: float = typer.Option(60.0, help='Seconds to wait with --wait'),
 ) -> None:
     """Send task NAME and print its id (or, with --wait, its result)."""
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    from backend.app.task.schema.task import SendTaskOptions
+    from backend.app.task.service import task_service
+
     app_ = _celery()
     options = SendTaskOptions(countdown=countdown, queue=queue)
     task_id = task_service.send(
@@ -78,12 +82,16 @@ def send(
 @app.command()
 def status(task_id: str) -> None:
     """Print the state and result of a task as JSON."""
+    from backend.app.task.service import task_service
+
     typer.echo(task_service.get_result(_celery(), task_id).model_dump_json(indent=2))
 
 
 @app.command()
 def revoke(task_id: str, terminate: bool = typer.Option(False, '--terminate', help='Kill it if it is running')) -> None:
     """Revoke a task so no worker runs it (and, with --terminate, stop it if running)."""
+    from backend.app.task.service import task_service
+
     task_service.revoke(_celery(), task_id, terminate=terminate)
     typer.echo(f'Revoked {task_id}.')
 
@@ -122,6 +130,9 @@ def send_batch(
     queue: str | None = typer.Option(None, help='Queue to send to instead of the default'),
 ) -> None:
     """Send many calls of task NAME at once and print their ids, one a line (all are checked before any is sent)."""
+    from backend.app.task.schema.task import SendTaskOptions
+    from backend.app.task.service import task_service
+
     app_ = _celery()
     calls = parse_items(items)
     options = SendTaskOptions(countdown=countdown, queue=queue)

@@ -10,7 +10,7 @@ from tests.support.api import assert_error
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
 def dead_letter_of(pg: psycopg.Connection, task_id: str) -> int:
@@ -57,6 +57,7 @@ async def test_get_dead_letter_shows_one_and_404s_an_unknown_id(
     assert_error(await api.get('/api/v1/dead-letters/999999999'), 404, 'No dead letter has id 999999999')
 
 
+@pytest.mark.broker
 async def test_requeue_dead_letter_sends_the_task_again(
     api: httpx.AsyncClient, failed: tuple[int, str], celery_app: Any
 ) -> None:
@@ -72,6 +73,7 @@ async def test_requeue_dead_letter_sends_the_task_again(
     assert_error(await api.post('/api/v1/dead-letters/999999999/requeue'), 404)
 
 
+@pytest.mark.broker
 async def test_requeue_dead_letter_twice_needs_again(api: httpx.AsyncClient, failed: tuple[int, str]) -> None:
     # Given a dead letter requeued once
     pk, _ = failed

@@ -12,9 +12,10 @@ from backend.main import create_app
 from tests.support.api import api_settings, assert_error, client_for, dead_broker_app
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
+@pytest.mark.broker
 async def test_health_answers_200_without_a_token_when_everything_is_up(
     anonymous: httpx.AsyncClient, worker: WorkerProcess
 ) -> None:
@@ -24,6 +25,7 @@ async def test_health_answers_200_without_a_token_when_everything_is_up(
     assert body['status'] == 'ok' and body['broker'] and body['database'] and body['workers'] >= 1
 
 
+@pytest.mark.broker
 async def test_health_answers_503_with_the_broker_down_and_shows_no_address() -> None:
     async with client_for(create_app(api_settings(), celery=dead_broker_app()), token=None) as client:
         response = await client.get('/api/v1/monitoring/health')
@@ -32,12 +34,14 @@ async def test_health_answers_503_with_the_broker_down_and_shows_no_address() ->
     assert 'guest' not in response.text and '127.0.0.1' not in response.text
 
 
+@pytest.mark.broker
 async def test_live_answers_200_without_a_token_even_with_the_broker_down() -> None:
     async with client_for(create_app(api_settings(), celery=dead_broker_app()), token=None) as client:
         response = await client.get('/api/v1/monitoring/live')
     assert (response.status_code, response.json()) == (200, {'status': 'ok'})
 
 
+@pytest.mark.broker
 async def test_queues_with_the_broker_down_is_503() -> None:
     async with client_for(create_app(api_settings(), celery=dead_broker_app())) as client:
         response = await client.get('/api/v1/monitoring/queues')
@@ -50,6 +54,7 @@ def depth_of(client_response: httpx.Response, queue: str) -> dict[str, Any]:
     return next(item for item in client_response.json() if item['name'] == queue)
 
 
+@pytest.mark.broker
 async def test_queues_shows_depth_and_consumers_of_each_configured_queue(
     monitored_app: TaskApp, private_queue: str, make_worker: Any, celery_app: Any
 ) -> None:
@@ -82,6 +87,7 @@ async def wait_async(fetch: Any, accept: Any, timeout: float = 60.0) -> Any:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.broker
 async def test_workers_shows_each_worker_with_pool_queues_and_counts(
     api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any
 ) -> None:
@@ -98,6 +104,7 @@ async def test_workers_shows_each_worker_with_pool_queues_and_counts(
     assert shown['processed'] >= 1 and shown['active'] == 0
 
 
+@pytest.mark.broker
 async def test_failed_tasks_lists_failures_newest_first_and_filters_by_name(
     api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any
 ) -> None:
@@ -120,6 +127,7 @@ async def test_failed_tasks_lists_failures_newest_first_and_filters_by_name(
     assert page['total'] == len(page['items'])
 
 
+@pytest.mark.broker
 async def test_slow_tasks_lists_runs_above_min_runtime(
     api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any
 ) -> None:

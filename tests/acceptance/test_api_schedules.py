@@ -16,7 +16,7 @@ from tests.support.api import assert_error
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that send through the broker run once per broker kind (marked broker); the rest is API + PostgreSQL.
 
 HOURLY = {'task': 'task.ping', 'kind': 'interval', 'interval_every': 1, 'interval_period': 'hours'}
 
@@ -102,6 +102,7 @@ async def test_disable_and_enable_schedule(api: httpx.AsyncClient, schedule: dic
     assert_error(await api.post('/api/v1/schedules/999999999/disable'), 404)
 
 
+@pytest.mark.broker
 async def test_run_schedule_now_sends_its_task_and_records_the_run(
     api: httpx.AsyncClient, schedule: dict[str, Any], worker: WorkerProcess, celery_app: Any
 ) -> None:
@@ -147,6 +148,7 @@ def secret_login_schedule(queue: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.broker
 async def test_schedule_arguments_are_stored_as_given_shown_masked_and_sent_real(
     api: httpx.AsyncClient, pg: psycopg.Connection, celery_app: Any, private_queue: str
 ) -> None:

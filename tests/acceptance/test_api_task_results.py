@@ -11,7 +11,7 @@ from tests.acceptance.test_cli import assert_one_sentence_error, fba
 from tests.support.api import api_settings, assert_error, client_for, dead_broker_app
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
 async def sent(api: httpx.AsyncClient, name: str, **body: Any) -> str:
@@ -20,6 +20,7 @@ async def sent(api: httpx.AsyncClient, name: str, **body: Any) -> str:
     return response.json()['task_id']
 
 
+@pytest.mark.broker
 async def test_get_task_result_shows_a_finished_task(
     api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any
 ) -> None:
@@ -35,6 +36,7 @@ async def test_get_task_result_shows_a_finished_task(
     assert body['worker'] == worker.name and body['date_done'] is not None and body['error'] is None
 
 
+@pytest.mark.broker
 async def test_get_task_result_shows_the_error_of_a_failed_task_and_masks_secrets(
     api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any
 ) -> None:
@@ -57,6 +59,7 @@ async def test_get_task_result_of_an_id_never_handed_out_is_404_in_api_and_cli(a
     assert_one_sentence_error(fba('task', 'status', 'no-such-id'), 'No task with id no-such-id has a result yet')
 
 
+@pytest.mark.broker
 async def test_get_task_result_of_a_schedule_run_not_yet_started_is_pending(
     api: httpx.AsyncClient, private_queue: str
 ) -> None:
@@ -75,6 +78,7 @@ async def test_get_task_result_of_a_schedule_run_not_yet_started_is_pending(
     assert response.json()['state'] == 'PENDING'
 
 
+@pytest.mark.broker
 async def test_revoke_task_keeps_a_waiting_task_from_running(
     api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any
 ) -> None:
@@ -98,6 +102,7 @@ async def test_task_result_routes_refuse_an_id_too_long(api: httpx.AsyncClient) 
     assert_error(await api.get('/api/v1/task-results/' + 'x' * 200), 422, 'task_id')
 
 
+@pytest.mark.broker
 async def test_revoke_task_with_the_broker_down_is_503() -> None:
     async with client_for(create_app(api_settings(), celery=dead_broker_app())) as client:
         response = await client.post('/api/v1/task-results/some-id/revoke', json={'terminate': True})

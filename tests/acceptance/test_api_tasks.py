@@ -12,7 +12,7 @@ from backend.main import create_app
 from tests.support.api import api_settings, assert_error, client_for, dead_broker_app
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that send through the broker run once per broker kind (marked broker); refusals happen before it.
 
 IN_AN_HOUR = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 
@@ -41,6 +41,7 @@ async def test_list_tasks_refuses_a_page_too_large(api: httpx.AsyncClient) -> No
     assert_error(await api.get('/api/v1/tasks', params={'limit': 1000}), 422, 'limit')
 
 
+@pytest.mark.broker
 async def test_send_task_runs_it_on_a_worker(api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any) -> None:
     # Given a worker, when a call is sent through the API
     response = await api.post('/api/v1/tasks/task.add/send', json={'args': [40, 2]})
@@ -111,6 +112,7 @@ async def test_send_task_refuses_a_streamed_body_over_the_size_limit_with_413() 
     assert_error(response, 413, 'larger than 1000 bytes')
 
 
+@pytest.mark.broker
 async def test_send_task_with_the_broker_down_is_503_and_names_no_url() -> None:
     # Given an API whose broker does not answer
     async with client_for(create_app(api_settings(), celery=dead_broker_app())) as client:
@@ -121,6 +123,7 @@ async def test_send_task_with_the_broker_down_is_503_and_names_no_url() -> None:
     assert 'guest' not in response.text and '127.0.0.1' not in body['msg']
 
 
+@pytest.mark.broker
 async def test_send_batch_sends_every_call(api: httpx.AsyncClient, worker: WorkerProcess, celery_app: Any) -> None:
     response = await api.post('/api/v1/tasks/task.add/send-batch', json={'items': [{'args': [i, 1]} for i in range(5)]})
     assert response.status_code == 202, response.text

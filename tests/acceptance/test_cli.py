@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from kombu import Connection, Queue
 
+from tests.support.cli_many import Done
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
 def fba(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -27,18 +28,20 @@ def fba(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
     )
 
 
-def assert_one_sentence_error(done: subprocess.CompletedProcess[str], expected: str) -> None:
+def assert_one_sentence_error(done: subprocess.CompletedProcess[str] | Done, expected: str) -> None:
     assert done.returncode == 1, done.stderr
     assert 'Traceback' not in done.stderr
     assert expected in ' '.join(done.stderr.split())
 
 
+@pytest.mark.broker
 def test_task_send_wait_prints_the_result_from_postgresql(worker: WorkerProcess) -> None:
     done = fba('task', 'send', 'task.add', '--args', '[40, 2]', '--wait')
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == 42
 
 
+@pytest.mark.broker
 def test_task_send_then_status_reports_the_stored_state(worker: WorkerProcess, celery_app: Any) -> None:
     task_id = fba('task', 'send', 'task.ping').stdout.strip()
     celery_app.AsyncResult(task_id).get(timeout=30, interval=0.05)
@@ -46,6 +49,7 @@ def test_task_send_then_status_reports_the_stored_state(worker: WorkerProcess, c
     assert (status['state'], status['result'], status['name']) == ('SUCCESS', 'pong', 'task.ping')
 
 
+@pytest.mark.broker
 def test_task_send_wait_reports_a_failed_task(worker: WorkerProcess) -> None:
     done = fba('task', 'send', 'email.send_welcome', '--kwargs', '{"email": "a@b.co", "name": ""}', '--wait')
     assert_one_sentence_error(done, 'name: String should have at least 1 character')
@@ -67,6 +71,7 @@ def test_task_list_shows_every_drop_in_task() -> None:
         assert name in done.stdout
 
 
+@pytest.mark.broker
 def test_task_revoke_keeps_the_task_from_running(worker: WorkerProcess, celery_app: Any) -> None:
     task_id = fba('task', 'send', 'task.ping', '--countdown', '5').stdout.strip()
     assert fba('task', 'revoke', task_id).returncode == 0
@@ -88,6 +93,7 @@ def test_task_send_refuses_bad_input_with_one_sentence(args: list[str], expected
     assert_one_sentence_error(fba(*args), expected)
 
 
+@pytest.mark.broker
 def test_task_send_with_the_broker_unreachable_fails_loudly() -> None:
     env = {'CELERY_RABBITMQ_PORT': '1', 'REDIS_PORT': '1'}
     assert_one_sentence_error(fba('task', 'send', 'task.ping', env=env), 'The broker did not accept task task.ping')
@@ -101,6 +107,7 @@ def test_bad_setting_stops_the_cli_with_one_line() -> None:
     ]
 
 
+@pytest.mark.broker
 def test_worker_options_override_the_settings(celery_app: Any, private_queue: str) -> None:
     # Given settings asking for a prefork pool of 2
     name = f'{private_queue}@localhost'
@@ -141,6 +148,7 @@ def test_worker_options_override_the_settings(celery_app: Any, private_queue: st
 
 
 @pytest.mark.rabbitmq_only
+@pytest.mark.broker
 def test_task_send_to_a_queue_declared_differently_fails_with_the_brokers_reason(celery_app: Any) -> None:
     # Given a queue that exists on the broker without the x-max-priority our settings give it
     name = f'legacy-{uuid.uuid4().hex[:8]}'

@@ -5,6 +5,12 @@ unknown or out-of-range ids, bad options of the long-running commands),
 PostgreSQL down (DATABASE_PORT pointing at a closed port) and the broker down
 (CELERY_RABBITMQ_PORT and REDIS_PORT pointing at a closed port). Each must also
 fail fast: a down service is reported within seconds.
+
+The bad-input and database-down cases of one environment run in one process
+(`tests.support.cli_many`: each command line with its own argv, output and exit
+code), so 80 cases cost a few interpreter start-ups, not 80; one case of every
+command (and command group) also runs as a real `fba` process of its own, and
+must say exactly what it said in the shared process.
 """
 
 import os
@@ -20,6 +26,7 @@ import psycopg
 import pytest
 
 from tests.support import services
+from tests.support.cli_many import Done, run_many
 
 CLOSED_PORT = '1'
 DATABASE_DOWN = {'DATABASE_PORT': CLOSED_PORT}
@@ -41,7 +48,7 @@ def fba(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def assert_fails_with_one_sentence(done: subprocess.CompletedProcess[str], *fragments: str) -> str:
+def assert_fails_with_one_sentence(done: subprocess.CompletedProcess[str] | Done, *fragments: str) -> str:
     """Exit code 1, no traceback anywhere, and stderr one `Error: ...` line holding each fragment."""
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
@@ -148,9 +155,35 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(('args', 'expected'), BAD_INPUT, ids=[' '.join(a)[:60] for a, _ in BAD_INPUT])
-def test_bad_input_is_one_sentence_and_exit_code_1(args: list[str], expected: str) -> None:
-    assert_fails_with_one_sentence(fba(*args), expected)
+def case_id(args: list[str]) -> str:
+    return ' '.join(args)[:60]
+
+
+def first_of_each_command(cases: list[list[str]]) -> list[list[str]]:
+    """The first case of each top-level command (`task`, `schedule`, `worker`...)."""
+    seen: dict[str, list[str]] = {}
+    for args in cases:
+        seen.setdefault(args[0], args)
+    return list(seen.values())
+
+
+@pytest.fixture(scope='module')
+def bad_input_runs(test_run: services.TestRun) -> dict[str, Done]:
+    return {case_id(done.args): done for done in run_many([args for args, _ in BAD_INPUT])}
+
+
+@pytest.mark.parametrize(('args', 'expected'), BAD_INPUT, ids=[case_id(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_sentence_and_exit_code_1(
+    args: list[str], expected: str, bad_input_runs: dict[str, Done]
+) -> None:
+    assert_fails_with_one_sentence(bad_input_runs[case_id(args)], expected)
+
+
+@pytest.mark.parametrize('args', first_of_each_command([args for args, _ in BAD_INPUT]), ids=case_id)
+def test_bad_input_fails_the_same_in_a_process_of_its_own(args: list[str], bad_input_runs: dict[str, Done]) -> None:
+    done = fba(*args)
+    assert_fails_with_one_sentence(done)
+    assert done.stderr == bad_input_runs[case_id(args)].stderr
 
 
 DATABASE_COMMANDS = [
@@ -173,12 +206,25 @@ DATABASE_COMMANDS = [
 ]
 
 
+@pytest.fixture(scope='module')
+def database_down_runs(test_run: services.TestRun) -> dict[str, Done]:
+    return {case_id(done.args): done for done in run_many(DATABASE_COMMANDS, env=DATABASE_DOWN)}
+
+
 @pytest.mark.parametrize('args', DATABASE_COMMANDS, ids=' '.join)
-def test_database_down_is_one_sentence_naming_postgresql(args: list[str]) -> None:
+def test_database_down_is_one_sentence_naming_postgresql(args: list[str], database_down_runs: dict[str, Done]) -> None:
+    done = database_down_runs[case_id(args)]
+    assert_fails_with_one_sentence(done, 'PostgreSQL', f':{CLOSED_PORT}', 'Connection refused')
+    assert done.seconds < FAIL_FAST_SECONDS
+
+
+@pytest.mark.parametrize('args', first_of_each_command(DATABASE_COMMANDS), ids=' '.join)
+def test_database_down_fails_fast_in_a_process_of_its_own(args: list[str], database_down_runs: dict[str, Done]) -> None:
     started = time.monotonic()
     done = fba(*args, env=DATABASE_DOWN)
     assert_fails_with_one_sentence(done, 'PostgreSQL', f':{CLOSED_PORT}', 'Connection refused')
     assert time.monotonic() - started < FAIL_FAST_SECONDS
+    assert done.stderr == database_down_runs[case_id(args)].stderr
 
 
 @pytest.mark.parametrize('args', [['dlq', 'list'], ['schedule', 'list'], ['task', 'status', A_TASK_ID]], ids=' '.join)

@@ -9,9 +9,10 @@ import pytest
 from tests.acceptance.test_cli import assert_one_sentence_error, fba
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
+@pytest.mark.broker
 def test_send_batch_from_a_file_prints_one_id_per_call(worker: WorkerProcess, celery_app: Any, tmp_path: Path) -> None:
     # Given a file of three calls
     items = tmp_path / 'calls.json'

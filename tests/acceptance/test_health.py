@@ -11,7 +11,7 @@ from tests.support.beat import start_beat
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
 def fba_health(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -24,6 +24,7 @@ def verdicts(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {line.split()[1]: line.split()[0] for line in done.stdout.splitlines() if line.strip()}
 
 
+@pytest.mark.broker
 def test_health_passes_when_broker_database_and_a_worker_answer(worker: WorkerProcess) -> None:
     done = fba_health('--timeout', '5')
     assert done.returncode == 0, done.stdout + done.stderr
@@ -31,6 +32,7 @@ def test_health_passes_when_broker_database_and_a_worker_answer(worker: WorkerPr
     assert worker.name in done.stdout
 
 
+@pytest.mark.broker
 def test_health_counts_workers_only_and_lists_beat_apart(worker: WorkerProcess) -> None:
     # Given a worker and a beat answering ping under Celery's beat node name
     beat = start_beat(argv=[sys.executable, '-m', 'backend.cli', 'beat', '--hostname', 'celerybeat-health@%h'])
@@ -46,6 +48,7 @@ def test_health_counts_workers_only_and_lists_beat_apart(worker: WorkerProcess) 
 
 
 @pytest.mark.rabbitmq_only
+@pytest.mark.broker
 def test_health_fails_when_no_worker_answers(empty_vhost: str) -> None:
     done = fba_health('--timeout', '2', env={'CELERY_RABBITMQ_VHOST': empty_vhost})
     assert done.returncode == 1
@@ -53,6 +56,7 @@ def test_health_fails_when_no_worker_answers(empty_vhost: str) -> None:
     assert 'no worker answered ping within 2 s' in done.stdout
 
 
+@pytest.mark.broker
 def test_health_fails_fast_when_the_broker_is_down_and_names_no_secret() -> None:
     started = time.monotonic()
     done = fba_health('--timeout', '2', env={'CELERY_RABBITMQ_PORT': '1', 'REDIS_PORT': '1'})

@@ -17,7 +17,7 @@ from tests.acceptance.test_cli import assert_one_sentence_error, fba
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
-pytestmark = pytest.mark.broker
+# Only the tests that go through the broker run once per broker kind (marked broker).
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -83,6 +83,7 @@ def test_dlq_bad_filter_is_one_sentence() -> None:
     assert_one_sentence_error(fba('dlq', 'list', '--after', 'yesterday'), "--after 'yesterday' is not valid")
 
 
+@pytest.mark.broker
 def test_dlq_requeue_sends_the_task_again(celery_app: Any, worker: WorkerProcess) -> None:
     pk = dead_letters.record(
         reason='retries_exhausted',
@@ -102,6 +103,7 @@ def test_dlq_requeue_sends_the_task_again(celery_app: Any, worker: WorkerProcess
     assert again.returncode == 0 and again.stdout.strip() != first
 
 
+@pytest.mark.broker
 def test_dlq_requeue_to_a_queue_no_setting_declares_is_refused(celery_app: Any) -> None:
     # Given a dead letter of a queue since removed from TASK_QUEUES
     pk = dead_letters.record(
@@ -111,6 +113,7 @@ def test_dlq_requeue_to_a_queue_no_setting_declares_is_refused(celery_app: Any) 
     assert_one_sentence_error(fba('dlq', 'requeue', str(pk)), "queue: 'gone' is not declared in TASK_QUEUES")
 
 
+@pytest.mark.broker
 def test_worker_queues_option_consumes_only_those_queues(celery_app: Any) -> None:
     # Given a worker started with --queues a,b
     a, b, c = (f'test-q{n}-{uuid.uuid4().hex[:6]}' for n in 'abc')
@@ -127,6 +130,7 @@ def test_worker_queues_option_consumes_only_those_queues(celery_app: Any) -> Non
         assert _stop(proc) == 0
 
 
+@pytest.mark.broker
 def test_workers_pools_start_one_worker_per_pool_with_its_concurrency(celery_app: Any) -> None:
     # Given `fba workers` with two pools, the second consuming two queues
     email, payment, refunds = (f'test-{n}-{uuid.uuid4().hex[:6]}' for n in ('email', 'payment', 'refunds'))

@@ -8,7 +8,9 @@ import psycopg
 import pytest
 
 from tests.acceptance.test_cli import assert_one_sentence_error, fba
+from tests.support import services
 from tests.support.beat import QueueProbe
+from tests.support.cli_many import Done, run_many
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
@@ -47,32 +49,45 @@ def test_schedule_add_list_update_disable_enable_delete(pg: psycopg.Connection) 
     assert pg.execute('SELECT count(*) FROM task_schedule').fetchone() == (0,)
 
 
-@pytest.mark.parametrize(
-    ('args', 'message'),
-    [
-        (['add', 'x', 'task.ping', '--cron', '0 24 * * *'], "Crontab hour field '24'"),
-        (['add', 'x', 'task.ping', '--cron', '0 1 * * *', '--tz', 'Moon/Base'], "'Moon/Base' is not an IANA zone"),
-        (['add', 'x', 'no.task', '--every', '5'], "No task named 'no.task' is registered"),
-        (['add', 'x', 'task.ping', '--every', '5', '--at', '2030-01-01T00:00:00+00:00'], 'not --every and --at'),
-        (['add', 'x', 'task.ping'], 'Give when to run'),
-        (['add', 'x', 'task.ping', '--at', 'tomorrow'], "--at 'tomorrow' is not an ISO date-time"),
-        (['add', 'x', 'task.ping', '--every', '5', '--args', '{'], '--args is not valid JSON'),
-        (['add', 'n' * 201, 'task.ping', '--every', '5'], 'Invalid schedule: name: String should have at most 200'),
-        (['add', 'x', 'task.ping', '--cron', '٣ * * * *'], "Crontab minute field '٣': '٣' is not a number"),
-        (['add', 'x', 'task.ping', '--cron', '0 \uff13 * * *'], "Crontab hour field '\uff13'"),
-        (['add', 'x', 'task.ping', '--every', str(2**31)], 'interval_every: Input should be less than or equal'),
-        (['add', 'x', 'task.ping', '--every', '5', '--args', '[1]'], 'Arguments do not fit task task.ping'),
-        (['add', 'x', 'task.add', '--every', '5', '--kwargs', '{"x": 1}'], "missing a required argument: 'y'"),
-        (['add', 'x', 'task.ping', '--every', '5', '--queue', 'nobody'], "queue: 'nobody' is not declared"),
-        (['add', 'x', 'task.ping', '--cron', '0 1 * * *', '--tz', 'America'], "'America' is not an IANA zone"),
-        (['enable', str(10**30)], "Invalid value for 'ID': Input should be less than or equal to 9223372036854775807."),
-        (['delete', str(2**63)], "Invalid value for 'ID': Input should be less than or equal to 9223372036854775807."),
-        (['enable', '424242'], 'No schedule has id 424242.'),
-        (['runs', '424242'], 'No schedule has id 424242.'),
-    ],
-)
-def test_schedule_errors_are_one_sentence_and_exit_1(args: list[str], message: str) -> None:
-    assert_one_sentence_error(fba('schedule', *args), message)
+#: What `fba schedule` refuses, and a fragment of its one sentence.
+SCHEDULE_ERRORS = [
+    (['add', 'x', 'task.ping', '--cron', '0 24 * * *'], "Crontab hour field '24'"),
+    (['add', 'x', 'task.ping', '--cron', '0 1 * * *', '--tz', 'Moon/Base'], "'Moon/Base' is not an IANA zone"),
+    (['add', 'x', 'no.task', '--every', '5'], "No task named 'no.task' is registered"),
+    (['add', 'x', 'task.ping', '--every', '5', '--at', '2030-01-01T00:00:00+00:00'], 'not --every and --at'),
+    (['add', 'x', 'task.ping'], 'Give when to run'),
+    (['add', 'x', 'task.ping', '--at', 'tomorrow'], "--at 'tomorrow' is not an ISO date-time"),
+    (['add', 'x', 'task.ping', '--every', '5', '--args', '{'], '--args is not valid JSON'),
+    (['add', 'n' * 201, 'task.ping', '--every', '5'], 'Invalid schedule: name: String should have at most 200'),
+    (['add', 'x', 'task.ping', '--cron', '٣ * * * *'], "Crontab minute field '٣': '٣' is not a number"),
+    (['add', 'x', 'task.ping', '--cron', '0 \uff13 * * *'], "Crontab hour field '\uff13'"),
+    (['add', 'x', 'task.ping', '--every', str(2**31)], 'interval_every: Input should be less than or equal'),
+    (['add', 'x', 'task.ping', '--every', '5', '--args', '[1]'], 'Arguments do not fit task task.ping'),
+    (['add', 'x', 'task.add', '--every', '5', '--kwargs', '{"x": 1}'], "missing a required argument: 'y'"),
+    (['add', 'x', 'task.ping', '--every', '5', '--queue', 'nobody'], "queue: 'nobody' is not declared"),
+    (['add', 'x', 'task.ping', '--cron', '0 1 * * *', '--tz', 'America'], "'America' is not an IANA zone"),
+    (['enable', str(10**30)], "Invalid value for 'ID': Input should be less than or equal to 9223372036854775807."),
+    (['delete', str(2**63)], "Invalid value for 'ID': Input should be less than or equal to 9223372036854775807."),
+    (['enable', '424242'], 'No schedule has id 424242.'),
+    (['runs', '424242'], 'No schedule has id 424242.'),
+]
+
+
+@pytest.fixture(scope='module')
+def schedule_error_runs(test_run: services.TestRun) -> list[Done]:
+    """Every refused command line, run in one process (`tests.support.cli_many`), in SCHEDULE_ERRORS' order."""
+    return run_many([['schedule', *args] for args, _ in SCHEDULE_ERRORS])
+
+
+@pytest.mark.parametrize('case', range(len(SCHEDULE_ERRORS)), ids=[' '.join(a)[:50] for a, _ in SCHEDULE_ERRORS])
+def test_schedule_errors_are_one_sentence_and_exit_1(case: int, schedule_error_runs: list[Done]) -> None:
+    assert_one_sentence_error(schedule_error_runs[case], SCHEDULE_ERRORS[case][1])
+
+
+def test_a_schedule_error_is_the_same_in_a_process_of_its_own(schedule_error_runs: list[Done]) -> None:
+    done = fba('schedule', *SCHEDULE_ERRORS[0][0])
+    assert_one_sentence_error(done, SCHEDULE_ERRORS[0][1])
+    assert done.stderr == schedule_error_runs[0].stderr
 
 
 def test_schedule_update_is_checked_like_add(pg: psycopg.Connection) -> None:

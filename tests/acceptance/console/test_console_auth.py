@@ -71,6 +71,8 @@ async def test_console_sign_in_form_needs_its_own_token(visitor: httpx.AsyncClie
         new_session_cookie(TOKEN, now=time.time() - 9 * 3600),  # expired
         new_session_cookie('a-token-no-longer-configured'),  # token withdrawn from API_TOKENS
     ],
+    # Fixed names: the cookies hold the time and random bytes, and pytest-xdist's processes must collect the same ids.
+    ids=['garbage', 'forged', 'expired', 'withdrawn'],
 )
 async def test_console_refuses_a_forged_expired_or_withdrawn_session(visitor: httpx.AsyncClient, cookie: str) -> None:
     visitor.cookies.set(SESSION_COOKIE, cookie, path='/console')
