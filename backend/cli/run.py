@@ -39,7 +39,9 @@ def worker(
         help='Serve Prometheus metrics here (0: off; default METRICS_PORT; throughput processes: port, port + 1, ...)',
     ),
     profile: str | None = typer.Option(
-        None, '--profile', help='default or throughput: the defaults of the settings below (WORKER_PROFILE)'
+        None,
+        '--profile',
+        help='WORKER_PROFILE: default, or throughput (solo pool, prefetch 200, no STARTED write, result batch 100)',
     ),
     result_batch: int | None = typer.Option(None, '--result-batch', min=1, max=1000, help='TASK_RESULT_BATCH'),
     track_started: bool | None = typer.Option(
