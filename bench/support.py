@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tests.support.processes import Spawned, spawn
@@ -95,6 +96,34 @@ def fba_worker(
         yield started
     finally:
         started.stop()
+
+
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU time (user + system) used so far by the processes `roots` and every live descendant of theirs (Linux).
+
+    Unlike a rate, this barely moves when other processes load the machine: it says what a task costs the worker.
+    """
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    tick = os.sysconf('SC_CLK_TCK')
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f'/proc/{entry}/stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(entry)] = int(fields[1])
+        spent[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, wanted = 0.0, set(roots)
+    for pid in sorted(spent):
+        chain, node = [], pid
+        while node and node not in wanted and node in parents and len(chain) < 64:
+            chain.append(node)
+            node = parents[node]
+        if node in wanted:
+            total += spent[pid]
+    return total
 
 
 def report(title: str, ours: float, baseline: float, unit: str, baseline_name: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from bench.support import fba_worker, private_services, report, workers
+from bench.support import fba_worker, private_services, report, tree_cpu_seconds, workers
 from tests.support.wait import wait_for
 
 OURS_APP = 'backend.app.task.celery:celery_app'
@@ -73,14 +73,23 @@ class Run:
     table: str
     count: int
     queue: str
+    pids: list[int] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
     def measure(self) -> None:
+        before = tree_cpu_seconds(self.pids)
         self.rates.append(timed(self.app, self.task, self.count, self.table, self.queue))
+        self.cpu.append((tree_cpu_seconds(self.pids) - before) / self.count * 1000)
 
     @property
     def best(self) -> float:
         return max(self.rates)
+
+    @property
+    def cpu_per_task(self) -> float:
+        """Milliseconds of worker CPU per task, the least of the rounds."""
+        return min(self.cpu)
 
 
 def rabbitmq_runs(options: argparse.Namespace, stack: ExitStack) -> list[Run]:
@@ -103,13 +112,16 @@ def rabbitmq_runs(options: argparse.Namespace, stack: ExitStack) -> list[Run]:
             'bench-profile',
         ),
     ]
-    stack.enter_context(workers(stock_app, STOCK_APP, 1, pool='prefork', concurrency=2, queue='bench-stock'))
-    tuned_args = (STOCK_TUNED,)
-    stack.enter_context(
-        workers(stock_app, STOCK_APP, 2, pool='solo', concurrency=1, queue='bench-tuned', args=tuned_args)
-    )
-    stack.enter_context(fba_worker(celery_app, 1, queue='bench-ours'))
-    stack.enter_context(fba_worker(celery_app, 2, queue='bench-profile', args=('--profile', 'throughput')))
+    started = [
+        stack.enter_context(workers(stock_app, STOCK_APP, 1, pool='prefork', concurrency=2, queue='bench-stock')),
+        stack.enter_context(
+            workers(stock_app, STOCK_APP, 2, pool='solo', concurrency=1, queue='bench-tuned', args=(STOCK_TUNED,))
+        ),
+        [stack.enter_context(fba_worker(celery_app, 1, queue='bench-ours'))],
+        [stack.enter_context(fba_worker(celery_app, 2, queue='bench-profile', args=('--profile', 'throughput')))],
+    ]
+    for run, processes in zip(runs, started, strict=True):
+        run.pids = [process.proc.pid for process in processes]
     return runs
 
 
@@ -131,9 +143,14 @@ def main() -> None:
         stock, tuned, ours, profile = runs
         print(f'throughput, RabbitMQ, tasks/s (best of {options.rounds} rounds; all rounds in brackets):')
         for run in runs:
-            print(f'  {run.label}: {run.best:,.0f} ({", ".join(f"{rate:,.0f}" for rate in run.rates)})')
+            rounds = ', '.join(f'{rate:,.0f}' for rate in run.rates)
+            print(f'  {run.label}: {run.best:,.0f} ({rounds}); worker CPU {run.cpu_per_task:.2f} ms/task')
         report('  defaults against defaults', ours.best, stock.best, 'tasks/s', 'stock')
         report('  profile against the better stock run', profile.best, max(stock.best, tuned.best), 'tasks/s', 'stock')
+        cpu = stock.cpu_per_task / ours.cpu_per_task
+        print(
+            f'  worker CPU per task (PostgreSQL and RabbitMQ not counted), stock defaults / ours defaults: {cpu:.2f}x'
+        )
     with private_services('redis'):
         from backend.core.conf import get_settings
 
