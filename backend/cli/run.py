@@ -11,6 +11,7 @@ from backend.app.task.utils import metrics_exporter
 from backend.cli import stack
 from backend.cli.common import LOG_LEVEL
 from backend.cli.flower import flower_argv, quiet_flower_logs
+from backend.cli.pools import solo_process_count, throughput_nodes
 from backend.cli.supervisor import Supervisor
 from backend.core.conf import WORKER_PROFILES, get_settings
 
@@ -68,7 +69,6 @@ def worker(
     }
     os.environ.update({name: str(value) for name, value in overrides.items() if value is not None})
     get_settings.cache_clear()
-    settings = get_settings()
     flags = {
         '--queues': queues,
         '--concurrency': concurrency,
@@ -79,8 +79,8 @@ def worker(
         '--soft-time-limit': soft_time_limit,
         '--time-limit': time_limit,
     }
-    processes = concurrency or settings.CELERY_WORKER_CONCURRENCY
-    if settings.WORKER_PROFILE == 'throughput' and (pool or settings.CELERY_WORKER_POOL) == 'solo' and processes > 1:
+    processes = solo_process_count(pool, concurrency)
+    if processes > 1:
         commands = solo_processes(flags, processes, loglevel, metrics_port)
         raise typer.Exit(Supervisor(commands).run())
     _serve_metrics(metrics_port)
@@ -93,11 +93,10 @@ def solo_processes(
     flags: dict[str, Any], processes: int, loglevel: str, metrics_port: int | None
 ) -> dict[str, list[str]]:
     """`fba worker` command lines of `processes` solo workers, each named and serving metrics apart."""
-    name, _, host = (flags['--hostname'] or 'celery@%h').partition('@')
     port = get_settings().METRICS_PORT if metrics_port is None else metrics_port
     commands = {}
-    for index in range(1, processes + 1):
-        own = {**flags, '--pool': 'solo', '--concurrency': 1, '--hostname': f'{name}-{index}@{host or "%h"}'}
+    for index, node in enumerate(throughput_nodes(flags['--hostname'], processes), start=1):
+        own = {**flags, '--pool': 'solo', '--concurrency': 1, '--hostname': node}
         argv = [sys.executable, '-m', 'backend.cli', 'worker', f'--loglevel={loglevel}']
         argv += [f'{flag}={value}' for flag, value in own.items() if value is not None]
         commands[f'worker-{index}'] = [*argv, f'--metrics-port={port + index - 1 if port else 0}']

@@ -1,10 +1,13 @@
 """`WORKER_PROFILE` / `fba worker --profile`: one switch for the throughput settings (no I/O)."""
 
+from collections.abc import Iterator
+
 import pytest
 
 from backend.app.task.celery import celery_config
+from backend.cli.pools import solo_process_count, throughput_nodes
 from backend.cli.run import solo_processes
-from backend.core.conf import WORKER_PROFILES, Settings, SettingsError, load_settings
+from backend.core.conf import WORKER_PROFILES, Settings, SettingsError, get_settings, load_settings
 
 
 def test_default_profile_keeps_the_safe_defaults() -> None:
@@ -68,3 +71,25 @@ def test_throughput_processes_default_to_celerys_node_name_and_serve_no_metrics_
         ['--hostname=celery-2@%h', '--metrics-port=0'],
         ['--hostname=celery-3@%h', '--metrics-port=0'],
     ]
+
+
+def test_throughput_node_names_read_the_hostname_as_celery_does() -> None:
+    assert throughput_nodes('up-worker-7@box', 2) == ['up-worker-7-1@box', 'up-worker-7-2@box']
+    assert throughput_nodes('box', 1) == ['celery-1@box']  # no `@`: Celery reads a host
+    assert throughput_nodes(None, 2) == ['celery-1@%h', 'celery-2@%h']
+
+
+@pytest.fixture
+def throughput_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv('WORKER_PROFILE', 'throughput')
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures('throughput_profile')
+def test_throughput_profile_runs_one_process_per_slot_unless_asked_otherwise() -> None:
+    assert solo_process_count() == 2  # CELERY_WORKER_CONCURRENCY's default
+    assert solo_process_count(concurrency=4) == 4
+    assert solo_process_count(concurrency=1) == 0  # one solo worker, run as asked
+    assert solo_process_count(pool='prefork') == 0  # the profile's other settings, in a prefork worker
