@@ -9,10 +9,12 @@ import re
 import sys
 
 import typer
+from celery.utils.nodenames import nodesplit
 
 from backend.app.task.errors import TaskError
 from backend.cli.common import LOG_LEVEL
 from backend.cli.supervisor import Supervisor
+from backend.core.conf import get_settings
 
 POOL = re.compile(r'^(?P<queues>[\w.:-]+(?:\+[\w.:-]+)*):(?P<concurrency>[1-9]\d*)$')
 
@@ -47,3 +49,19 @@ def workers(
 ) -> None:
     """Run one worker per pool (its queues, its concurrency) until Ctrl-C or one of them stops."""
     raise typer.Exit(Supervisor(worker_commands(parse_pools(pools), loglevel)).run())
+
+
+def solo_process_count(pool: str | None = None, concurrency: int | None = None) -> int:
+    """How many solo processes `fba worker` runs for the throughput profile (its options over the settings);
+    0 when it runs one worker as asked."""
+    settings = get_settings()
+    processes = concurrency or settings.CELERY_WORKER_CONCURRENCY
+    solo = (pool or settings.CELERY_WORKER_POOL) == 'solo'
+    return processes if settings.WORKER_PROFILE == 'throughput' and solo and processes > 1 else 0
+
+
+def throughput_nodes(hostname: str | None, processes: int) -> list[str]:
+    """Node names of those processes: NAME-1@HOST, NAME-2@HOST, ... for `--hostname NAME@HOST`, read as Celery
+    reads it (no `@`: a host; no name: celery)."""
+    name, host = nodesplit(hostname or '')
+    return [f'{name or "celery"}-{index}@{host or "%h"}' for index in range(1, processes + 1)]

@@ -27,16 +27,46 @@ def worker(
     soft_time_limit: float | None = typer.Option(None, '--soft-time-limit', min=1),
     time_limit: float | None = typer.Option(None, '--time-limit', min=1),
     metrics_port: int | None = typer.Option(
-        None, '--metrics-port', min=0, max=65535, help='Serve Prometheus metrics here (0: off; default METRICS_PORT)'
+        None,
+        '--metrics-port',
+        min=0,
+        max=65535,
+        help='Serve Prometheus metrics here (0: off; default METRICS_PORT; throughput processes: port, port + 1, ...)',
+    ),
+    profile: str | None = typer.Option(
+        None,
+        '--profile',
+        help='WORKER_PROFILE: default, or throughput (solo pool, prefetch 200, no STARTED write, result batch 100)',
+    ),
+    result_batch: int | None = typer.Option(None, '--result-batch', min=1, max=1000, help='TASK_RESULT_BATCH'),
+    track_started: bool | None = typer.Option(
+        None, '--track-started/--no-track-started', help='TASK_TRACK_STARTED', show_default=False
     ),
 ) -> None:
-    """Run a worker; options left out come from the settings."""
+    """Run a worker; options left out come from the settings.
+
+    With the throughput profile and a concurrency above 1 it runs that many solo worker processes (named
+    NAME-1@HOST, NAME-2@HOST, ...), since a solo worker runs one task at a time.
+    """
+    from backend.cli.pools import solo_process_count
+    from backend.cli.supervisor import Supervisor
+    from backend.core.conf import WORKER_PROFILES, get_settings
+
     if pool is not None and pool not in ('prefork', 'threads', 'solo'):
         raise typer.BadParameter('must be prefork, threads or solo', param_hint='--pool')
+    if profile is not None and profile not in WORKER_PROFILES:
+        raise typer.BadParameter(f'must be {" or ".join(WORKER_PROFILES)}', param_hint='--profile')
     if queues is not None and not all(name.strip() for name in queues.split(',')):
         raise typer.BadParameter('must be comma-separated queue names, none of them empty', param_hint='--queues')
-    _serve_metrics(metrics_port)
-    argv = ['worker', f'--loglevel={loglevel}']
+    # Settings the app reads when it is built (below): through the environment, which the processes started here
+    # inherit too. An option given wins over the profile, as a setting given does.
+    overrides = {
+        'WORKER_PROFILE': profile,
+        'TASK_RESULT_BATCH': result_batch,
+        'TASK_TRACK_STARTED': None if track_started is None else str(track_started).lower(),
+    }
+    os.environ.update({name: str(value) for name, value in overrides.items() if value is not None})
+    get_settings.cache_clear()
     flags = {
         '--queues': queues,
         '--concurrency': concurrency,
@@ -47,8 +77,31 @@ def worker(
         '--soft-time-limit': soft_time_limit,
         '--time-limit': time_limit,
     }
+    processes = solo_process_count(pool, concurrency)
+    if processes > 1:
+        commands = solo_processes(flags, processes, loglevel, metrics_port)
+        raise typer.Exit(Supervisor(commands).run())
+    _serve_metrics(metrics_port)
+    argv = ['worker', f'--loglevel={loglevel}']
     argv += [f'{flag}={value}' for flag, value in flags.items() if value is not None]
     _celery().worker_main(argv)
+
+
+def solo_processes(
+    flags: dict[str, Any], processes: int, loglevel: str, metrics_port: int | None
+) -> dict[str, list[str]]:
+    """`fba worker` command lines of `processes` solo workers, each named and serving metrics apart."""
+    from backend.cli.pools import throughput_nodes
+    from backend.core.conf import get_settings
+
+    port = get_settings().METRICS_PORT if metrics_port is None else metrics_port
+    commands = {}
+    for index, node in enumerate(throughput_nodes(flags['--hostname'], processes), start=1):
+        own = {**flags, '--pool': 'solo', '--concurrency': 1, '--hostname': node}
+        argv = [sys.executable, '-m', 'backend.cli', 'worker', f'--loglevel={loglevel}']
+        argv += [f'{flag}={value}' for flag, value in own.items() if value is not None]
+        commands[f'worker-{index}'] = [*argv, f'--metrics-port={port + index - 1 if port else 0}']
+    return commands
 
 
 def _serve_metrics(port: int | None) -> None:

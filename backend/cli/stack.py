@@ -16,6 +16,7 @@ from rich.table import Table
 from backend.app.task.constants import BEAT_NODE_PREFIX
 from backend.cli import up_file
 from backend.cli.health import API_HEALTH_PATH, http_get
+from backend.cli.pools import solo_process_count, throughput_nodes
 from backend.cli.supervisor import Supervisor
 from backend.core.conf import Settings, get_settings
 
@@ -29,6 +30,12 @@ class Stack:
     flower_port: int
     worker_node: str
     beat_node: str
+
+    @property
+    def worker_nodes(self) -> list[str]:
+        """The worker part's node names: one, or one per solo process of the throughput profile."""
+        processes = solo_process_count()
+        return throughput_nodes(self.worker_node, processes) if processes else [self.worker_node]
 
     @property
     def api_url(self) -> str:
@@ -56,12 +63,13 @@ class Stack:
             return None
         from backend.app.task.celery import celery_app
 
-        nodes = [self.worker_node, self.beat_node]
+        workers = self.worker_nodes
+        nodes = [*workers, self.beat_node]
         if len(celery_app.control.ping(destination=nodes, timeout=1)) < len(nodes):
             return None
-        inspect = celery_app.control.inspect(destination=[self.worker_node], timeout=PROBE_TIMEOUT)
-        queues: list[dict[str, Any]] = (inspect.active_queues() or {}).get(self.worker_node, [])
-        tasks: list[str] = (inspect.registered() or {}).get(self.worker_node, [])
+        inspect = celery_app.control.inspect(destination=workers[:1], timeout=PROBE_TIMEOUT)
+        queues: list[dict[str, Any]] = (inspect.active_queues() or {}).get(workers[0], [])
+        tasks: list[str] = (inspect.registered() or {}).get(workers[0], [])
         table = Table(title='fba up: all parts answer', title_justify='left')
         for heading in ('part', 'where', 'details'):
             table.add_column(heading)
@@ -71,7 +79,7 @@ class Stack:
         port = self.settings.METRICS_PORT
         worker_metrics = f'http://127.0.0.1:{port}/metrics' if port else 'off (set METRICS_PORT to serve them)'
         table.add_row('worker metrics', worker_metrics, 'Prometheus, per task name')
-        table.add_row('worker', self.worker_node, f'queues {", ".join(q["name"] for q in queues)}')
+        table.add_row('worker', ', '.join(workers), f'queues {", ".join(q["name"] for q in queues)}')
         table.add_row('', '', f'{len(tasks)} tasks: {", ".join(sorted(tasks))}')
         table.add_row('beat', self.beat_node, 'answers ping while it ticks')
         up_file.write_urls({'api': self.api_url, 'console': f'{self.api_url}/console', 'flower': self.flower_url})

@@ -27,6 +27,18 @@ API_TOKEN_MIN_LENGTH = 16
 #: Seconds any connection to PostgreSQL may take to open, so a server that accepts but never answers (stopped,
 #: firewalled) becomes an error to retry instead of a hang.
 DATABASE_CONNECT_TIMEOUT = 5
+#: What each `WORKER_PROFILE` changes: the defaults of these settings (one set explicitly keeps its value).
+#: `throughput` trades per-task time limits, fairness to long tasks and the STARTED state for speed (README,
+#: Performance); `fba worker` then runs one solo process per CELERY_WORKER_CONCURRENCY.
+WORKER_PROFILES: dict[str, dict[str, Any]] = {
+    'default': {},
+    'throughput': {
+        'CELERY_WORKER_POOL': 'solo',
+        'CELERY_WORKER_PREFETCH_MULTIPLIER': 200,
+        'TASK_TRACK_STARTED': False,
+        'TASK_RESULT_BATCH': 100,
+    },
+}
 
 
 def split_tokens(value: SecretStr) -> tuple[str, ...]:
@@ -108,6 +120,8 @@ class Settings(BaseSettings):
     # Worker hot path (TASK_* so Celery's CLI does not read them as worker options)
     TASK_TRACK_STARTED: bool = True
     TASK_RESULT_BATCH: Annotated[int, Field(ge=1, le=1000)] = 1
+    # One switch for the settings above and the pool: `throughput` changes their defaults (WORKER_PROFILES)
+    WORKER_PROFILE: Literal['default', 'throughput'] = 'default'
 
     # Operations: Flower, worker metrics and `fba health` (FLOWER_* mean the same as Flower's own options)
     FLOWER_PORT: Port = 8555
@@ -181,6 +195,14 @@ class Settings(BaseSettings):
         unknown = sorted(set(self.TASK_ROUTES.values()) - set(names))
         if unknown:
             raise ValueError(f'TASK_ROUTES sends to queues missing from TASK_QUEUES: {", ".join(unknown)}')
+        return self
+
+    @model_validator(mode='after')
+    def _apply_worker_profile(self) -> 'Settings':
+        # Only the settings left unset: an explicit CELERY_WORKER_PREFETCH_MULTIPLIER=50 wins over the profile's 200.
+        for name, value in WORKER_PROFILES[self.WORKER_PROFILE].items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
         return self
 
     @model_validator(mode='after')

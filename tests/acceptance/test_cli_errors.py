@@ -141,6 +141,8 @@ BAD_INPUT = [
     (['worker', '--loglevel', 'LOUD'], '--loglevel'),
     (['worker', '--metrics-port', '70000'], '--metrics-port'),
     (['worker', '--time-limit', 'long'], '--time-limit'),
+    (['worker', '--profile', 'fast'], '--profile'),
+    (['worker', '--result-batch', '0'], '--result-batch'),
     (['beat', '--loglevel', 'LOUD'], '--loglevel'),
     (['flower', '--port', '0'], '--port'),
     (['api', '--port', '70000'], '--port'),

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.wait import wait_for
 from tests.support.worker import start_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +101,36 @@ def test_celery_worker_keeps_a_broker_url_override_next_to_celery_broker(celery_
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(30)
+
+
+def test_fba_worker_throughput_profile_runs_one_solo_process_per_slot_with_the_tuned_settings(
+    celery_app: Any, private_queue: str
+) -> None:
+    # Given `fba worker --profile throughput -c 2`, the one switch of the Performance section
+    argv = [sys.executable, '-m', 'backend.cli', 'worker', '--profile', 'throughput', '-c', '2']
+    argv += ['--queues', private_queue, '--hostname', f'{private_queue}@localhost', '--loglevel=WARNING']
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    names = [f'{private_queue}-1@localhost', f'{private_queue}-2@localhost']
+    try:
+        # When both of its processes answer
+        stats = wait_for(
+            lambda: (
+                (found := celery_app.control.inspect(destination=names, timeout=0.5).stats())
+                and len(found) == 2
+                and found
+            ),
+            timeout=90,
+            what='both throughput worker processes to answer stats',
+        )
+        # Then each is a solo worker with the deep prefetch, no STARTED write and batched results
+        for name in names:
+            assert stats[name]['pool']['implementation'].endswith('solo:TaskPool')
+            assert stats[name]['prefetch_count'] == 200
+        conf = celery_app.control.inspect(destination=names[:1], timeout=5).conf()[names[0]]
+        assert conf['task_track_started'] is False
+        assert (conf['task_acks_late'], conf['task_reject_on_worker_lost']) == (True, True)
+        results = [celery_app.send_task('task.ping', queue=private_queue) for _ in range(50)]
+        assert [result.get(timeout=60, interval=0.05) for result in results] == ['pong'] * 50
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)

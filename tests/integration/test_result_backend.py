@@ -7,6 +7,8 @@ import psycopg
 from celery import states
 from celery.result import GroupResult
 
+from backend.app.task.crud import crud_result
+
 
 def test_store_and_read_back_a_result_with_extended_fields(celery_app: Any) -> None:
     backend = celery_app.backend
@@ -82,3 +84,19 @@ def test_cleanup_purges_only_expired_groups_and_chord_counters(celery_app: Any, 
     groups = {r[0] for r in pg.execute('SELECT group_id FROM task_group_result WHERE group_id = ANY(%s)', [ids])}
     chords = {r[0] for r in pg.execute('SELECT group_id FROM task_chord WHERE group_id = ANY(%s)', [ids])}
     assert (groups, chords) == ({new_id}, {new_id})
+
+
+def test_started_is_committed_lazily_without_changing_the_connection(celery_app: Any, pg: psycopg.Connection) -> None:
+    backend = celery_app.backend
+    task_id = str(uuid.uuid4())
+    # When a STARTED state is stored (its commit does not wait for the disk), then the result (it does)
+    backend.store_result(task_id, None, states.STARTED)
+    # Then the STARTED row is visible at once to every other session, and the result replaces it
+    assert pg.execute('SELECT status FROM task_result WHERE task_id = %s', [task_id]).fetchone() == ('STARTED',)
+    backend.store_result(task_id, 3, states.SUCCESS)
+    assert pg.execute('SELECT status FROM task_result WHERE task_id = %s', [task_id]).fetchone() == ('SUCCESS',)
+    # And a lazy commit is its own transaction's: the connection (a pooled one behind PgBouncer) keeps its setting
+    before = pg.execute('SHOW synchronous_commit').fetchone()
+    row = backend.result_row(str(uuid.uuid4()), None, states.STARTED, None, None)
+    crud_result.store_results(pg, [row], lazy_commit=True)
+    assert pg.execute('SHOW synchronous_commit').fetchone() == before

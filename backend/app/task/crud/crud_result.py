@@ -47,18 +47,20 @@ def count_delivery(conn: Connection, task_id: str) -> int:
     return int(row[0])
 
 
-def store_results(conn: Connection, params: list[dict[str, Any]]) -> None:
+def store_results(conn: Connection, params: list[dict[str, Any]], *, lazy_commit: bool = False) -> None:
     """Task states in one statement (one round trip, one transaction); a task's first row wins.
 
     First wins as the query never replaces a stored SUCCESS: a batch of several
     holds successes only, and one task twice means a redelivered message.
+    `lazy_commit`: return before the commit is on disk (only for states a crash may lose, such as STARTED).
     """
     if not params:
         return
     rows: dict[str, dict[str, Any]] = {}
     for row in params:
         rows.setdefault(row['task_id'], row)
-    conn.execute(query('store_results'), {key: [row[key] for row in rows.values()] for key in params[0]})
+    arrays = {key: [row[key] for row in rows.values()] for key in params[0]}
+    conn.execute(query('store_results'), {**arrays, 'lazy_commit': lazy_commit})
 
 
 def get_results(conn: Connection, task_ids: list[str]) -> list[dict[str, Any]]:

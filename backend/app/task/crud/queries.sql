@@ -4,7 +4,10 @@
 -- a task id may appear only once (ON CONFLICT cannot touch a row twice). A stored
 -- SUCCESS is never overwritten (a redelivered task must not replace its first
 -- result). The run time is the worker's measurement when it sends one, else the
--- time since the STARTED row.
+-- time since the STARTED row. With lazy_commit the commit does not wait for the
+-- WAL to reach the disk (synchronous_commit off for this statement's transaction
+-- only): for STARTED rows, which a crash may lose at no cost, as the task's
+-- message is not acknowledged yet; the task's durable result commit flushes them.
 INSERT INTO task_result AS r (task_id, status, result, traceback, children, name, args, kwargs,
                               worker, retries, queue, date_started, date_done, runtime)
 SELECT t.task_id, t.status, t.result::jsonb, t.traceback, t.children::jsonb, t.name,
@@ -18,6 +21,10 @@ FROM unnest(%(task_id)s::text[], %(status)s::text[], %(result)s::text[], %(trace
             %(ready)s::bool[], %(runtime)s::float8[])
      AS t(task_id, status, result, traceback, children, name, args, kwargs,
           worker, retries, queue, started, ready, runtime)
+CROSS JOIN (SELECT set_config('synchronous_commit',
+                              CASE WHEN %(lazy_commit)s::bool THEN 'off'
+                                   ELSE current_setting('synchronous_commit') END,
+                              true)) AS commit_mode
 ON CONFLICT (task_id) DO UPDATE SET
     status = EXCLUDED.status,
     result = EXCLUDED.result,
