@@ -1,5 +1,6 @@
 """`fba task`: the command-line face of the task service."""
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,17 @@ from rich.table import Table
 from backend.app.task.errors import InvalidJSON, TaskError
 from backend.app.task.schema.task import SendTaskOptions
 from backend.app.task.service import task_service
+from backend.app.task.utils.publisher import Publisher
 from backend.cli.common import console
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _celery() -> Any:
-    from backend.app.task.utils.dispatch import default_app
+    """The command's Celery app (the drop-in task modules imported), built here and passed to the services."""
+    from backend.app.task.utils.publisher import task_app
 
-    return default_app()
+    return task_app()
 
 
 def parse_json(option: str, text: str, expected: type) -> Any:
@@ -59,9 +62,9 @@ def send(
     """Send task NAME and print its id (or, with --wait, its result)."""
     app_ = _celery()
     options = SendTaskOptions(countdown=countdown, queue=queue)
-    task_id = task_service.send(
-        app_, name, parse_json('--args', args, list), parse_json('--kwargs', kwargs, dict), options
-    )
+    call = (parse_json('--args', args, list), parse_json('--kwargs', kwargs, dict))
+    with Publisher(app_) as publisher:
+        task_id = asyncio.run(task_service.send(publisher, name, *call, options))
     if not wait:
         typer.echo(task_id)
         return

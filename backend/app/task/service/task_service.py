@@ -11,9 +11,10 @@ from backend.app.task.crud import crud_result
 from backend.app.task.errors import InvalidTaskArguments, PoisonValue, TaskNotRegistered, TaskResultNotFound
 from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
-from backend.app.task.utils.dispatch import publish, publish_many
+from backend.app.task.utils.dispatch import publish_many
 from backend.app.task.utils.json_safety import check_storable
 from backend.app.task.utils.pg_connection import ThreadConnection
+from backend.app.task.utils.publisher import Publisher
 from backend.app.task.utils.queues import check_queue
 from backend.app.task.utils.redact import redact, redact_call
 from backend.app.task.utils.signature import hint_errors, parameter_names, task_signature
@@ -74,10 +75,13 @@ def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None
         raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {problems}.')
 
 
-def send(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions) -> str:
-    check_arguments(get_task(app, name), args, kwargs)
-    check_queue(app, options.queue)
-    return publish(app, name, args, kwargs, **options.model_dump(exclude_none=True))
+async def send(
+    publisher: Publisher, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions
+) -> str:
+    """Check the call, then send it through the shared publisher; the id returns once the broker confirmed it."""
+    check_arguments(get_task(publisher.app, name), args, kwargs)
+    check_queue(publisher.app, options.queue)
+    return await publisher.send(name, args, kwargs, **options.model_dump(exclude_none=True))
 
 
 def send_batch(
