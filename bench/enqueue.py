@@ -66,9 +66,9 @@ def main() -> None:
     with private_services('rabbitmq', queues=('bench-ours',)) as run:
         from backend.app.task.schema.task import SendTaskOptions
         from backend.app.task.service import task_service
-        from backend.app.task.utils.dispatch import default_app
+        from backend.app.task.utils.publisher import task_app
 
-        celery_app = default_app()
+        celery_app = task_app()
 
         items = [([i, 1], {}) for i in range(options.calls)]
         sample = celery_app.amqp.as_task_v2(uuid(), 'task.add', [1, 1], {})

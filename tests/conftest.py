@@ -97,9 +97,9 @@ def test_run() -> TestRun:
 
 @pytest.fixture(scope='session')
 def celery_app() -> Any:
-    from backend.app.task.utils.dispatch import default_app
+    from backend.app.task.utils.publisher import task_app
 
-    return default_app()
+    return task_app()
 
 
 @pytest.fixture(scope='session')

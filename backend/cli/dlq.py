@@ -7,6 +7,7 @@ from rich.table import Table
 from backend.app.task.errors import TaskError
 from backend.app.task.schema.dead_letter import DeadLetterFilter
 from backend.app.task.service import dead_letter_service
+from backend.app.task.utils.publisher import task_app
 from backend.cli.common import OFFSET, ROW_ID, console, in_transaction
 
 app = typer.Typer(no_args_is_help=True)
@@ -55,7 +56,7 @@ def list_(
     """Show dead letters, newest failure first."""
     filters = _filters(task, reason, exception, after, before)
     items, total = in_transaction(
-        lambda db: dead_letter_service.get_list(db=db, filters=filters, limit=limit, offset=offset)
+        lambda db: dead_letter_service.get_list(db=db, app=task_app(), filters=filters, limit=limit, offset=offset)
     )
     table = Table(caption=f'{len(items)} of {total}')
     for heading in ('id', 'task', 'task id', 'reason', 'exception', 'retries', 'last failure (UTC)', 'requeued as'):
@@ -78,7 +79,7 @@ def list_(
 @app.command()
 def show(pk: int = ROW_ID) -> None:
     """Print one dead letter as JSON (secret-looking arguments masked)."""
-    detail = in_transaction(lambda db: dead_letter_service.get(db=db, pk=pk))
+    detail = in_transaction(lambda db: dead_letter_service.get(db=db, app=task_app(), pk=pk))
     typer.echo(detail.model_dump_json(indent=2))
 
 
@@ -88,7 +89,7 @@ def requeue(
     again: bool = typer.Option(False, '--again', help='Requeue a dead letter that was requeued before'),
 ) -> None:
     """Send the task again with the same arguments and a new id; print the new id."""
-    detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, pk=pk, again=again))
+    detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, app=task_app(), pk=pk, again=again))
     typer.echo(detail.requeued_task_id)
 
 

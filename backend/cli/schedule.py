@@ -11,6 +11,7 @@ from backend.app.task.schema.schedule import (
 )
 from backend.app.task.service import overview_service, schedule_service
 from backend.app.task.utils.cron import zone
+from backend.app.task.utils.publisher import task_app
 from backend.cli.common import OFFSET, ROW_ID, in_transaction
 from backend.cli.schedule_view import next_run, print_runs, print_schedules, spec_from_flags
 from backend.cli.task import parse_json
@@ -33,7 +34,9 @@ def list_(
 ) -> None:
     """Show schedules and when each runs next."""
     items, total = in_transaction(
-        lambda db: schedule_service.get_list(db=db, enabled=enabled, task=task, limit=limit, offset=offset)
+        lambda db: schedule_service.get_list(
+            db=db, app=task_app(), enabled=enabled, task=task, limit=limit, offset=offset
+        )
     )
     print_schedules(items, total)
 
@@ -41,7 +44,7 @@ def list_(
 @app.command()
 def show(schedule_id: int) -> None:
     """Print one schedule as JSON (secret-looking arguments masked)."""
-    detail = in_transaction(lambda db: schedule_service.get(db=db, pk=schedule_id))
+    detail = in_transaction(lambda db: schedule_service.get(db=db, app=task_app(), pk=schedule_id))
     typer.echo(detail.model_dump_json(indent=2))
 
 
@@ -63,7 +66,7 @@ def add(
     values = {'name': name, 'task': task, 'queue': queue, 'one_off': one_off, **spec}
     values.update(args=parse_json('--args', args, list), kwargs=parse_json('--kwargs', kwargs, dict))
     obj = schedule_service.build_param(CreateScheduleParam, values)
-    detail = in_transaction(lambda db: schedule_service.create(db=db, obj=obj))
+    detail = in_transaction(lambda db: schedule_service.create(db=db, app=task_app(), obj=obj))
     typer.echo(f'Added schedule {detail.id} ({detail.name}); {next_run(detail)}.')
 
 
@@ -88,9 +91,9 @@ def update(
         changes['queue'] = queue
 
     async def work(db: AsyncSession) -> GetScheduleDetail:
-        current = await schedule_service.get(db=db, pk=schedule_id)
+        current = await schedule_service.get(db=db, app=task_app(), pk=schedule_id)
         obj = schedule_service.build_param(PatchScheduleParam, {'version': current.version, **changes})
-        return await schedule_service.patch(db=db, pk=schedule_id, obj=obj)
+        return await schedule_service.patch(db=db, app=task_app(), pk=schedule_id, obj=obj)
 
     detail = in_transaction(work)
     typer.echo(f'Updated schedule {detail.id} to version {detail.version}; {next_run(detail)}.')
@@ -99,14 +102,14 @@ def update(
 @app.command()
 def enable(schedule_id: int = ROW_ID) -> None:
     """Enable a schedule; it next runs at its first slot from now."""
-    detail = in_transaction(lambda db: schedule_service.enable(db=db, pk=schedule_id))
+    detail = in_transaction(lambda db: schedule_service.enable(db=db, app=task_app(), pk=schedule_id))
     typer.echo(f'Enabled schedule {detail.id}; {next_run(detail)}.')
 
 
 @app.command()
 def disable(schedule_id: int = ROW_ID) -> None:
     """Disable a schedule."""
-    in_transaction(lambda db: schedule_service.disable(db=db, pk=schedule_id))
+    in_transaction(lambda db: schedule_service.disable(db=db, app=task_app(), pk=schedule_id))
     typer.echo(f'Disabled schedule {schedule_id}.')
 
 
@@ -120,7 +123,7 @@ def delete(schedule_id: int = ROW_ID) -> None:
 @app.command('run-now')
 def run_now(schedule_id: int = ROW_ID) -> None:
     """Send the schedule's task once now and print its task id."""
-    run = in_transaction(lambda db: schedule_service.run_now(db=db, pk=schedule_id))
+    run = in_transaction(lambda db: schedule_service.run_now(db=db, app=task_app(), pk=schedule_id))
     typer.echo(run.task_id)
 
 

@@ -4,7 +4,7 @@
 app it returns for the process's settings. Importing this module stays light
 (no task modules, no hooks), because beat and Flower import it too: a worker
 imports the drop-in task modules when it starts (`celeryd_init`), and code that
-needs the registry gets the app from `dispatch.default_app()`.
+needs the registry is given the app by its entry point (`publisher.task_app()`).
 """
 
 from functools import cached_property

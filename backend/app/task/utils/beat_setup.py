@@ -68,13 +68,13 @@ class BeatSetup:
             self._proc.communicate()
 
 
-async def _sync_code_schedules(entries: dict[str, Any]) -> None:
+async def _sync_code_schedules(app: Any, entries: dict[str, Any]) -> None:
     from backend.app.task.service import schedule_service
     from backend.database.db import async_session, dispose_async_engine
 
     try:
         async with async_session() as db:
-            await schedule_service.sync_code_schedules(db=db, entries=entries)
+            await schedule_service.sync_code_schedules(db=db, app=app, entries=entries)
     finally:
         await dispose_async_engine()
 
@@ -84,11 +84,11 @@ def main() -> None:
 
     from backend.app.task.tasks.beat import LOCAL_BEAT_SCHEDULE
     from backend.app.task.utils.beat_entries import merged_entries
-    from backend.app.task.utils.dispatch import default_app
+    from backend.app.task.utils.publisher import task_app
 
-    app = default_app()
+    app = task_app()
     try:
-        asyncio.run(_sync_code_schedules(merged_entries(LOCAL_BEAT_SCHEDULE, app.conf.beat_schedule or {})))
+        asyncio.run(_sync_code_schedules(app, merged_entries(LOCAL_BEAT_SCHEDULE, app.conf.beat_schedule or {})))
     except TaskError as error:
         raise SystemExit(error.message) from None
     except (OSError, OperationalError) as error:  # out of reach (or timed out): beat waits for it

@@ -38,15 +38,6 @@ VARYING_HEADERS = ('id', 'root_id', 'argsrepr', 'kwargsrepr')
 EMBED = {'callbacks': None, 'errbacks': None, 'chain': None, 'chord': None}
 
 
-def default_app() -> Celery:
-    """The process's Celery app with the drop-in task modules imported, for code that needs the registry."""
-    from backend.app.task.celery import celery_app
-    from backend.app.task.utils.discovery import load_task_modules
-
-    load_task_modules()
-    return celery_app
-
-
 def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **options: Any) -> str:
     """Send one call after the broker confirmed it (bounded retry from `task_publish_retry_policy`)."""
     try:
