@@ -77,7 +77,7 @@ class Publisher:
         self.app = app
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._closed = False
         probe = app.connection_for_write()  # not connected: only its transport's error classes are read
         self._broker_errors = (*BROKER_ERRORS, *probe.connection_errors, *probe.channel_errors)
@@ -103,30 +103,27 @@ class Publisher:
         """
         check_storable(args, 'args')
         check_storable(kwargs, 'kwargs')
-        if self._closed:
-            raise BrokerUnavailable(f'The API is shutting down: task {name} was not sent.')
-        self._start()
         loop = asyncio.get_running_loop()
         task_id = options.pop('task_id', None) or uuid()
-        shared = tuple(sorted(options.items()))
-        call = _Call(name, args, kwargs, shared, task_id, loop.create_future(), loop)
-        self._calls.put(call)
+        call = _Call(name, args, kwargs, tuple(sorted(options.items())), task_id, loop.create_future(), loop)
+        with self._lock:  # never queued behind close()'s stop marker, where nobody would send it
+            if self._closed:
+                raise BrokerUnavailable(f'The API is shutting down: task {name} was not sent.')
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name='fba-publisher', daemon=True)
+                self._thread.start()
+            self._calls.put(call)
         return await call.future
 
     def close(self) -> None:
         """Stop the thread after the calls already queued are sent, and close the connection."""
-        self._closed = True
-        with self._start_lock:
+        with self._lock:
+            self._closed = True
             thread = self._thread
+            if thread is not None:
+                self._calls.put(None)
         if thread is not None:
-            self._calls.put(None)
             thread.join()
-
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name='fba-publisher', daemon=True)
-                self._thread.start()
 
     def _run(self) -> None:
         stopping = False
