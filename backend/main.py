@@ -1,5 +1,6 @@
 """FastAPI application factory: `uvicorn --factory backend.main:create_app` (what `fba api` runs)."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +12,10 @@ from backend.app.task.api import metrics
 from backend.app.task.api.errors import register_error_handlers
 from backend.app.task.api.request_guard import RequestGuard
 from backend.app.task.api.router import api_router
+from backend.app.task.celery import task_app
 from backend.app.task.console.router import mount_console
 from backend.app.task.discovery import load_task_modules
-from backend.app.task.messaging.dispatch import default_app
+from backend.app.task.messaging.publisher import Publisher
 from backend.core.conf import Settings, get_settings
 from backend.database.db import dispose_async_engine
 
@@ -26,15 +28,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.warning(
             'API_TOKENS is empty: every route but /api/v1/monitoring/health answers 401', extra={'action': 'api'}
         )
-    yield
-    await dispose_async_engine()
+    # One publisher for the whole app: every send shares its broker connection and its waits for confirms.
+    app.state.publisher = Publisher(app.state.celery)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(app.state.publisher.close)
+        await dispose_async_engine()
 
 
 def create_app(settings: Settings | None = None, celery: Celery | None = None) -> FastAPI:
     """The API over `celery` (default: the process's Celery app); settings give tokens and size limits."""
     settings = settings or get_settings()
     if celery is None:
-        celery = default_app()
+        celery = task_app()
     load_task_modules()  # also for an app given here: the routes check names and arguments against the registry
     # API_DOCS=false (production, docker-compose.yml): no /docs, /redoc or /openapi.json to map the API from.
     docs = settings.API_DOCS

@@ -1,9 +1,11 @@
 """HTTP send path: `POST /api/v1/tasks/{name}/send` under wrk (32 connections, 10 s) on loopback.
 
-Ours: the project's API (token check, argument validation, confirmed publish),
-one uvicorn process. Baseline: a bare FastAPI endpoint calling stock Celery's
-`send_task` (no checks, no publisher confirms), one uvicorn process, in the same
-run. Needs `wrk` (Debian: `apt-get install wrk`). Run: `.venv/bin/python -m bench.api`.
+Ours: the project's API (token check, argument validation, publish confirmed by
+the broker), one uvicorn process. Baseline: a bare FastAPI endpoint calling stock
+Celery's `send_task` (no checks, no publisher confirms), one uvicorn process, in
+the same run. Both servers run side by side and are loaded in turn (ours, stock,
+stock, ours, …), so a machine shared with other work slows both alike. Needs
+`wrk` (Debian: `apt-get install wrk`). Run: `.venv/bin/python -m bench.api`.
 """
 
 import argparse
@@ -15,6 +17,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,10 +100,21 @@ def wrk(url: str, body: dict[str, object], token: str, connections: int, seconds
     )
 
 
+def combined(rounds: list[Load]) -> Load:
+    """Equal-length rounds: the mean rate, the median p50, the worst p99, every error."""
+    return Load(
+        rate=statistics.mean(load.rate for load in rounds),
+        p50_ms=statistics.median(load.p50_ms for load in rounds),
+        p99_ms=max(load.p99_ms for load in rounds),
+        errors=sum(load.errors for load in rounds),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--connections', type=int, default=32)
-    parser.add_argument('--seconds', type=int, default=10)
+    parser.add_argument('--seconds', type=int, default=5, help='per round and side')
+    parser.add_argument('--rounds', type=int, default=4)
     options = parser.parse_args()
     if shutil.which('wrk') is None:
         raise SystemExit('bench.api needs wrk on the PATH (Debian: apt-get install wrk).')
@@ -108,14 +122,18 @@ def main() -> None:
     with private_services('rabbitmq'):
         os.environ['API_TOKENS'] = token
         body = {'args': [1, 2], 'kwargs': {}}
-        port = free_port()
-        with uvicorn('backend.main:create_app', port, factory=True):
-            ours = wrk(
-                f'http://127.0.0.1:{port}/api/v1/tasks/task.add/send', body, token, options.connections, options.seconds
-            )
-        port = free_port()
-        with uvicorn('bench.stock_api:app', port, factory=False):
-            stock = wrk(f'http://127.0.0.1:{port}/send/task.add', body, token, options.connections, options.seconds)
+        ours_port = free_port()
+        with uvicorn('backend.main:create_app', ours_port, factory=True):
+            stock_port = free_port()  # taken once ours listens, so the two cannot draw the same port
+            ours_url = f'http://127.0.0.1:{ours_port}/api/v1/tasks/task.add/send'
+            stock_url = f'http://127.0.0.1:{stock_port}/send/task.add'
+            loads: dict[str, list[Load]] = {ours_url: [], stock_url: []}
+            with uvicorn('bench.stock_api:app', stock_port, factory=False):
+                for round_ in range(options.rounds):
+                    order = (ours_url, stock_url) if round_ % 2 == 0 else (stock_url, ours_url)
+                    for url in order:
+                        loads[url].append(wrk(url, body, token, options.connections, options.seconds))
+        ours, stock = combined(loads[ours_url]), combined(loads[stock_url])
     for label, load in (('ours', ours), ('stock FastAPI + send_task', stock)):
         print(
             f'API send, {label}: {load.rate:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, '

@@ -64,11 +64,11 @@ def main() -> None:
     parser.add_argument('--single-calls', type=int, default=3_000)
     options = parser.parse_args()
     with private_services('rabbitmq', queues=('bench-ours',)) as run:
-        from backend.app.task.messaging.dispatch import default_app
+        from backend.app.task.celery import task_app
         from backend.app.task.schema.task import SendTaskOptions
         from backend.app.task.service import task_service
 
-        celery_app = default_app()
+        celery_app = task_app()
 
         items = [([i, 1], {}) for i in range(options.calls)]
         sample = celery_app.amqp.as_task_v2(uuid(), 'task.add', [1, 1], {})

@@ -106,9 +106,9 @@ def test_run() -> TestRun:
 
 @pytest.fixture(scope='session')
 def celery_app() -> Any:
-    from backend.app.task.messaging.dispatch import default_app
+    from backend.app.task.celery import task_app
 
-    return default_app()
+    return task_app()
 
 
 @pytest.fixture(scope='session')

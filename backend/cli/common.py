@@ -13,6 +13,8 @@ from backend.app.task.constants import API_ID_MAX, API_OFFSET_MAX
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from backend.app.task.celery import TaskApp
+
 T = TypeVar('T')
 
 #: A row id argument (a dead letter's, a schedule's): a PostgreSQL bigint.
@@ -48,3 +50,10 @@ def in_transaction(work: 'Callable[[AsyncSession], Awaitable[T]]') -> T:
             await dispose_async_engine()
 
     return asyncio.run(main())
+
+
+def task_app() -> 'TaskApp':
+    """The process's Celery app with the drop-in task modules, loaded when a command needs it (not at `fba`'s start)."""
+    from backend.app.task.celery import task_app as loaded_app
+
+    return loaded_app()

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from backend.app.task.errors import TaskError
-from backend.cli.common import OFFSET, ROW_ID, console, in_transaction
+from backend.cli.common import OFFSET, ROW_ID, console, in_transaction, task_app
 
 if TYPE_CHECKING:
     from backend.app.task.schema.dead_letter import DeadLetterFilter
@@ -63,7 +63,7 @@ def list_(
 
     filters = _filters(task, reason, exception, after, before)
     items, total = in_transaction(
-        lambda db: dead_letter_service.get_list(db=db, filters=filters, limit=limit, offset=offset)
+        lambda db: dead_letter_service.get_list(db=db, app=task_app(), filters=filters, limit=limit, offset=offset)
     )
     table = Table(caption=f'{len(items)} of {total}')
     for heading in ('id', 'task', 'task id', 'reason', 'exception', 'retries', 'last failure (UTC)', 'requeued as'):
@@ -88,7 +88,7 @@ def show(pk: int = ROW_ID) -> None:
     """Print one dead letter as JSON (secret-looking arguments masked)."""
     from backend.app.task.service import dead_letter_service
 
-    detail = in_transaction(lambda db: dead_letter_service.get(db=db, pk=pk))
+    detail = in_transaction(lambda db: dead_letter_service.get(db=db, app=task_app(), pk=pk))
     typer.echo(detail.model_dump_json(indent=2))
 
 
@@ -100,7 +100,7 @@ def requeue(
     """Send the task again with the same arguments and a new id; print the new id."""
     from backend.app.task.service import dead_letter_service
 
-    detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, pk=pk, again=again))
+    detail = in_transaction(lambda db: dead_letter_service.requeue(db=db, app=task_app(), pk=pk, again=again))
     typer.echo(detail.requeued_task_id)
 
 

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from backend.cli.common import OFFSET, ROW_ID, in_transaction
+from backend.cli.common import OFFSET, ROW_ID, in_transaction, task_app
 from backend.cli.schedule_view import next_run, print_runs, print_schedules, spec_from_flags
 from backend.cli.task import parse_json
 
@@ -32,7 +32,9 @@ def list_(
     from backend.app.task.service import schedule_service
 
     items, total = in_transaction(
-        lambda db: schedule_service.get_list(db=db, enabled=enabled, task=task, limit=limit, offset=offset)
+        lambda db: schedule_service.get_list(
+            db=db, app=task_app(), enabled=enabled, task=task, limit=limit, offset=offset
+        )
     )
     print_schedules(items, total)
 
@@ -42,7 +44,7 @@ def show(schedule_id: int) -> None:
     """Print one schedule as JSON (secret-looking arguments masked)."""
     from backend.app.task.service import schedule_service
 
-    detail = in_transaction(lambda db: schedule_service.get(db=db, pk=schedule_id))
+    detail = in_transaction(lambda db: schedule_service.get(db=db, app=task_app(), pk=schedule_id))
     typer.echo(detail.model_dump_json(indent=2))
 
 
@@ -67,7 +69,7 @@ def add(
     values = {'name': name, 'task': task, 'queue': queue, 'one_off': one_off, **spec}
     values.update(args=parse_json('--args', args, list), kwargs=parse_json('--kwargs', kwargs, dict))
     obj = schedule_service.build_param(CreateScheduleParam, values)
-    detail = in_transaction(lambda db: schedule_service.create(db=db, obj=obj))
+    detail = in_transaction(lambda db: schedule_service.create(db=db, app=task_app(), obj=obj))
     typer.echo(f'Added schedule {detail.id} ({detail.name}); {next_run(detail)}.')
 
 
@@ -95,9 +97,9 @@ def update(
         changes['queue'] = queue
 
     async def work(db: 'AsyncSession') -> 'GetScheduleDetail':
-        current = await schedule_service.get(db=db, pk=schedule_id)
+        current = await schedule_service.get(db=db, app=task_app(), pk=schedule_id)
         obj = schedule_service.build_param(PatchScheduleParam, {'version': current.version, **changes})
-        return await schedule_service.patch(db=db, pk=schedule_id, obj=obj)
+        return await schedule_service.patch(db=db, app=task_app(), pk=schedule_id, obj=obj)
 
     detail = in_transaction(work)
     typer.echo(f'Updated schedule {detail.id} to version {detail.version}; {next_run(detail)}.')
@@ -108,7 +110,7 @@ def enable(schedule_id: int = ROW_ID) -> None:
     """Enable a schedule; it next runs at its first slot from now."""
     from backend.app.task.service import schedule_service
 
-    detail = in_transaction(lambda db: schedule_service.enable(db=db, pk=schedule_id))
+    detail = in_transaction(lambda db: schedule_service.enable(db=db, app=task_app(), pk=schedule_id))
     typer.echo(f'Enabled schedule {detail.id}; {next_run(detail)}.')
 
 
@@ -117,7 +119,7 @@ def disable(schedule_id: int = ROW_ID) -> None:
     """Disable a schedule."""
     from backend.app.task.service import schedule_service
 
-    in_transaction(lambda db: schedule_service.disable(db=db, pk=schedule_id))
+    in_transaction(lambda db: schedule_service.disable(db=db, app=task_app(), pk=schedule_id))
     typer.echo(f'Disabled schedule {schedule_id}.')
 
 
@@ -135,7 +137,7 @@ def run_now(schedule_id: int = ROW_ID) -> None:
     """Send the schedule's task once now and print its task id."""
     from backend.app.task.service import schedule_service
 
-    run = in_transaction(lambda db: schedule_service.run_now(db=db, pk=schedule_id))
+    run = in_transaction(lambda db: schedule_service.run_now(db=db, app=task_app(), pk=schedule_id))
     typer.echo(run.task_id)
 
 

@@ -1,5 +1,6 @@
 """`fba task`: the command-line face of the task service."""
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from backend.app.task.errors import InvalidJSON, TaskError
-from backend.cli.common import console
+from backend.cli.common import console, task_app
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _celery() -> Any:
-    from backend.app.task.messaging.dispatch import default_app
-
-    return default_app()
 
 
 def parse_json(option: str, text: str, expected: type) -> Any:
@@ -40,7 +35,7 @@ def list_() -> None:
     table.add_column('name', no_wrap=True)
     for heading in ('queue', 'async', 'doc'):
         table.add_column(heading)
-    for info in task_service.list_tasks(_celery()):
+    for info in task_service.list_tasks(task_app()):
         table.add_row(info.name, info.queue or 'default', 'yes' if info.is_async else '', info.doc or '')
     console.print(table)
 
@@ -58,14 +53,15 @@ def send(
     """Send task NAME and print its id (or, with --wait, its result)."""
     from celery.exceptions import TimeoutError as ResultTimeout
 
+    from backend.app.task.messaging.publisher import Publisher
     from backend.app.task.schema.task import SendTaskOptions
     from backend.app.task.service import task_service
 
-    app_ = _celery()
+    app_ = task_app()
     options = SendTaskOptions(countdown=countdown, queue=queue)
-    task_id = task_service.send(
-        app_, name, parse_json('--args', args, list), parse_json('--kwargs', kwargs, dict), options
-    )
+    call = (parse_json('--args', args, list), parse_json('--kwargs', kwargs, dict))
+    with Publisher(app_) as publisher:
+        task_id = asyncio.run(task_service.send(publisher, name, *call, options))
     if not wait:
         typer.echo(task_id)
         return
@@ -84,7 +80,7 @@ def status(task_id: str) -> None:
     """Print the state and result of a task as JSON."""
     from backend.app.task.service import task_service
 
-    typer.echo(task_service.get_result(_celery(), task_id).model_dump_json(indent=2))
+    typer.echo(task_service.get_result(task_app(), task_id).model_dump_json(indent=2))
 
 
 @app.command()
@@ -92,7 +88,7 @@ def revoke(task_id: str, terminate: bool = typer.Option(False, '--terminate', he
     """Revoke a task so no worker runs it (and, with --terminate, stop it if running)."""
     from backend.app.task.service import task_service
 
-    task_service.revoke(_celery(), task_id, terminate=terminate)
+    task_service.revoke(task_app(), task_id, terminate=terminate)
     typer.echo(f'Revoked {task_id}.')
 
 
@@ -133,7 +129,7 @@ def send_batch(
     from backend.app.task.schema.task import SendTaskOptions
     from backend.app.task.service import task_service
 
-    app_ = _celery()
+    app_ = task_app()
     calls = parse_items(items)
     options = SendTaskOptions(countdown=countdown, queue=queue)
     task_service.check_batch(app_, name, calls, options)

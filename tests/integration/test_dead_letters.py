@@ -89,7 +89,7 @@ async def test_non_retryable_failure_goes_straight_to_the_store_and_the_api_deta
     # And the service's detail (what the API and CLI show) masks the password by its parameter name
     try:
         async with async_session() as db:
-            detail = await dead_letter_service.get(db=db, pk=row['id'])
+            detail = await dead_letter_service.get(db=db, app=celery_app, pk=row['id'])
     finally:
         await dispose_async_engine()
     assert detail.args == [run, '***'] and 'hunter2' not in detail.model_dump_json()
@@ -105,7 +105,7 @@ async def test_requeue_sends_the_same_arguments_with_a_new_id_and_records_the_li
     # When it is requeued
     try:
         async with async_session() as db:
-            detail = await dead_letter_service.requeue(db=db, pk=row['id'], app=celery_app)
+            detail = await dead_letter_service.requeue(db=db, app=celery_app, pk=row['id'])
     finally:
         await dispose_async_engine()
     # Then the row links the new task, which ran with the same arguments (and, failing again, has its own row)
@@ -225,10 +225,14 @@ async def test_list_and_purge_select_by_filter(celery_app: Any, dlq_worker: Work
         async with async_session() as db:
             # When listing by task name and by reason
             by_name, total = await dead_letter_service.get_list(
-                db=db, filters=DeadLetterFilter(task_name='reliability.gone'), limit=10, offset=0
+                db=db, app=celery_app, filters=DeadLetterFilter(task_name='reliability.gone'), limit=10, offset=0
             )
             by_reason, _ = await dead_letter_service.get_list(
-                db=db, filters=DeadLetterFilter(reason='non_retryable', exception_type='KeyError'), limit=100, offset=0
+                db=db,
+                app=celery_app,
+                filters=DeadLetterFilter(reason='non_retryable', exception_type='KeyError'),
+                limit=100,
+                offset=0,
             )
             # Then each filter selects its rows
             assert [item.task_id for item in by_name] == [unknown.id] and total == 1

@@ -57,77 +57,88 @@ def params(**overrides: Any) -> CreateScheduleParam:
         ({'kind': 'clocked'}, 'A clocked schedule needs one instant'),
     ],
 )
-async def test_create_refuses_a_schedule_that_cannot_run(db: AsyncSession, overrides: dict, message: str) -> None:
+async def test_create_refuses_a_schedule_that_cannot_run(
+    db: AsyncSession, overrides: dict, message: str, celery_app: Any
+) -> None:
     with pytest.raises(InvalidSchedule) as error:
-        await schedule_service.create(db=db, obj=params(**overrides))
+        await schedule_service.create(db=db, app=celery_app, obj=params(**overrides))
     assert message in error.value.message
 
 
-async def test_create_computes_next_run_in_the_schedule_zone(db: AsyncSession) -> None:
+async def test_create_computes_next_run_in_the_schedule_zone(db: AsyncSession, celery_app: Any) -> None:
     obj = params(kind='crontab', crontab='30 9 * * *', timezone='Asia/Tokyo', interval_every=None)
-    detail = await schedule_service.create(db=db, obj=obj)
+    detail = await schedule_service.create(db=db, app=celery_app, obj=obj)
     assert detail.next_run_at is not None
     local = detail.next_run_at.astimezone(ZoneInfo('Asia/Tokyo'))
     assert (local.hour, local.minute) == (9, 30)
     assert (detail.version, detail.source, detail.enabled) == (1, 'api', True)
 
 
-async def test_create_refuses_a_taken_name(db: AsyncSession) -> None:
-    await schedule_service.create(db=db, obj=params())
+async def test_create_refuses_a_taken_name(db: AsyncSession, celery_app: Any) -> None:
+    await schedule_service.create(db=db, app=celery_app, obj=params())
     with pytest.raises(ScheduleConflict, match="A schedule named 'ping-every-minute' already exists"):
-        await schedule_service.create(db=db, obj=params())
+        await schedule_service.create(db=db, app=celery_app, obj=params())
 
 
-async def test_update_with_a_stale_version_is_a_conflict(db: AsyncSession) -> None:
+async def test_update_with_a_stale_version_is_a_conflict(db: AsyncSession, celery_app: Any) -> None:
     # Given a schedule edited once (version 2)
-    created = await schedule_service.create(db=db, obj=params())
+    created = await schedule_service.create(db=db, app=celery_app, obj=params())
     full = params(interval_every=30).model_dump()
-    edited = await schedule_service.update(db=db, pk=created.id, obj=UpdateScheduleParam(**full, version=1))
+    edited = await schedule_service.update(
+        db=db, app=celery_app, pk=created.id, obj=UpdateScheduleParam(**full, version=1)
+    )
     assert (edited.version, edited.interval_every) == (2, 30)
     # When someone writes with the version they read before that edit
     with pytest.raises(ScheduleConflict, match='is at version 2, not 1'):
-        await schedule_service.update(db=db, pk=created.id, obj=UpdateScheduleParam(**full, version=1))
+        await schedule_service.update(db=db, app=celery_app, pk=created.id, obj=UpdateScheduleParam(**full, version=1))
 
 
-async def test_patch_changes_only_the_fields_given(db: AsyncSession) -> None:
-    created = await schedule_service.create(db=db, obj=params(task='task.add', args=[1, 2], queue='critical'))
+async def test_patch_changes_only_the_fields_given(db: AsyncSession, celery_app: Any) -> None:
+    created = await schedule_service.create(
+        db=db, app=celery_app, obj=params(task='task.add', args=[1, 2], queue='critical')
+    )
     patched = await schedule_service.patch(
-        db=db, pk=created.id, obj=PatchScheduleParam(version=created.version, kind='crontab', crontab='0 4 * * *')
+        db=db,
+        app=celery_app,
+        pk=created.id,
+        obj=PatchScheduleParam(version=created.version, kind='crontab', crontab='0 4 * * *'),
     )
     assert (patched.kind, patched.crontab, patched.args, patched.queue) == ('crontab', '0 4 * * *', [1, 2], 'critical')
     assert (patched.interval_every, patched.interval_period) == (None, None)
     assert patched.next_run_at is not None and patched.next_run_at.minute == 0
 
 
-async def test_get_of_a_missing_schedule_raises_not_found(db: AsyncSession) -> None:
+async def test_get_of_a_missing_schedule_raises_not_found(db: AsyncSession, celery_app: Any) -> None:
     with pytest.raises(ScheduleNotFound, match='No schedule has id 987654'):
-        await schedule_service.get(db=db, pk=987654)
+        await schedule_service.get(db=db, app=celery_app, pk=987654)
 
 
-async def test_disable_clears_next_run_and_enable_plans_from_now(db: AsyncSession) -> None:
-    created = await schedule_service.create(db=db, obj=params(start_at=datetime.now(UTC) - timedelta(hours=5)))
-    disabled = await schedule_service.disable(db=db, pk=created.id)
+async def test_disable_clears_next_run_and_enable_plans_from_now(db: AsyncSession, celery_app: Any) -> None:
+    created = await schedule_service.create(
+        db=db, app=celery_app, obj=params(start_at=datetime.now(UTC) - timedelta(hours=5))
+    )
+    disabled = await schedule_service.disable(db=db, app=celery_app, pk=created.id)
     assert (disabled.enabled, disabled.next_run_at) == (False, None)
-    enabled = await schedule_service.enable(db=db, pk=created.id)
+    enabled = await schedule_service.enable(db=db, app=celery_app, pk=created.id)
     assert enabled.enabled and enabled.next_run_at is not None
     assert enabled.next_run_at > datetime.now(UTC)  # no surprise run for the slots missed while disabled
 
 
-async def test_get_list_filters_and_counts(db: AsyncSession, no_schedules: None) -> None:
+async def test_get_list_filters_and_counts(db: AsyncSession, no_schedules: None, celery_app: Any) -> None:
     for n in range(3):
-        await schedule_service.create(db=db, obj=params(name=f's{n}', enabled=n != 1))
-    await schedule_service.create(db=db, obj=params(name='adder', task='task.add', args=[1, 2]))
-    items, total = await schedule_service.get_list(db=db, enabled=True, limit=2, offset=0)
+        await schedule_service.create(db=db, app=celery_app, obj=params(name=f's{n}', enabled=n != 1))
+    await schedule_service.create(db=db, app=celery_app, obj=params(name='adder', task='task.add', args=[1, 2]))
+    items, total = await schedule_service.get_list(db=db, app=celery_app, enabled=True, limit=2, offset=0)
     assert total == 3 and len(items) == 2
-    items, total = await schedule_service.get_list(db=db, task='task.add', limit=10, offset=0)
+    items, total = await schedule_service.get_list(db=db, app=celery_app, task='task.add', limit=10, offset=0)
     assert [i.name for i in items] == ['adder'] and total == 1
 
 
-async def test_delete_removes_the_schedule(db: AsyncSession) -> None:
-    created = await schedule_service.create(db=db, obj=params())
+async def test_delete_removes_the_schedule(db: AsyncSession, celery_app: Any) -> None:
+    created = await schedule_service.create(db=db, app=celery_app, obj=params())
     await schedule_service.delete(db=db, pk=created.id)
     with pytest.raises(ScheduleNotFound):
-        await schedule_service.get(db=db, pk=created.id)
+        await schedule_service.get(db=db, app=celery_app, pk=created.id)
 
 
 def test_preview_lists_fire_times_without_saving() -> None:
@@ -145,19 +156,21 @@ def test_preview_refuses_a_bad_spec() -> None:
         schedule_service.preview(obj=PreviewScheduleParam(kind='crontab', crontab='* * * * *', timezone='X/Y'))
 
 
-async def test_sync_code_schedules_upserts_and_disables_removed_ones(db: AsyncSession, no_schedules: None) -> None:
+async def test_sync_code_schedules_upserts_and_disables_removed_ones(
+    db: AsyncSession, no_schedules: None, celery_app: Any
+) -> None:
     # Given two schedules defined in code
     entries: dict[str, dict[str, Any]] = {
         'cleanup': {'task': 'celery.backend_cleanup', 'schedule': '0 4 * * *'},
         'pinger': {'task': 'task.ping', 'schedule': 30, 'options': {'queue': 'bulk', 'expires': 10}},
     }
-    await schedule_service.sync_code_schedules(db=db, entries=entries)
-    first, _ = await schedule_service.get_list(db=db, limit=10, offset=0)
+    await schedule_service.sync_code_schedules(db=db, app=celery_app, entries=entries)
+    first, _ = await schedule_service.get_list(db=db, app=celery_app, limit=10, offset=0)
     # When beat starts again with the same code, and then with `pinger` removed
-    await schedule_service.sync_code_schedules(db=db, entries=entries)
-    again, _ = await schedule_service.get_list(db=db, limit=10, offset=0)
-    await schedule_service.sync_code_schedules(db=db, entries={'cleanup': entries['cleanup']})
-    last, _ = await schedule_service.get_list(db=db, limit=10, offset=0)
+    await schedule_service.sync_code_schedules(db=db, app=celery_app, entries=entries)
+    again, _ = await schedule_service.get_list(db=db, app=celery_app, limit=10, offset=0)
+    await schedule_service.sync_code_schedules(db=db, app=celery_app, entries={'cleanup': entries['cleanup']})
+    last, _ = await schedule_service.get_list(db=db, app=celery_app, limit=10, offset=0)
     # Then the rows are written once (same versions and plans on restart) and the removed one is disabled
     assert [(s.name, s.source, s.version) for s in first] == [('cleanup', 'code', 1), ('pinger', 'code', 1)]
     assert [(s.version, s.next_run_at) for s in again] == [(s.version, s.next_run_at) for s in first]
@@ -166,7 +179,7 @@ async def test_sync_code_schedules_upserts_and_disables_removed_ones(db: AsyncSe
 
 
 async def test_sync_code_schedules_stores_celerys_schedule_shapes(
-    db: AsyncSession, pg: psycopg.Connection, no_schedules: None
+    db: AsyncSession, pg: psycopg.Connection, no_schedules: None, celery_app: Any
 ) -> None:
     # Given entries as Celery users write them: crontab and schedule objects, a timedelta, float seconds
     entries: dict[str, dict[str, Any]] = {
@@ -177,7 +190,7 @@ async def test_sync_code_schedules_stores_celerys_schedule_shapes(
         'objects': {'task': 'task.ping', 'schedule': celery_schedule(run_every=90), 'options': {'expires': 30.0}},
     }
     # When they are synced
-    await schedule_service.sync_code_schedules(db=db, entries=entries)
+    await schedule_service.sync_code_schedules(db=db, app=celery_app, entries=entries)
     await db.commit()
     # Then each row holds the same timing, and is planned
     rows = pg.execute(
@@ -193,9 +206,11 @@ async def test_sync_code_schedules_stores_celerys_schedule_shapes(
     ]
 
 
-async def test_sync_code_schedules_refuses_a_schedule_that_cannot_run(db: AsyncSession) -> None:
+async def test_sync_code_schedules_refuses_a_schedule_that_cannot_run(db: AsyncSession, celery_app: Any) -> None:
     with pytest.raises(InvalidSchedule, match="No task named 'nope' is registered"):
-        await schedule_service.sync_code_schedules(db=db, entries={'x': {'task': 'nope', 'schedule': 5}})
+        await schedule_service.sync_code_schedules(
+            db=db, app=celery_app, entries={'x': {'task': 'nope', 'schedule': 5}}
+        )
 
 
 def test_raw_sql_edit_of_the_timing_bumps_the_version_and_notifies(pg: psycopg.Connection, no_schedules: None) -> None:
@@ -224,8 +239,8 @@ async def test_run_now_sends_once_and_records_the_run(
 ) -> None:
     probe = QueueProbe(celery_app, private_queue)
     try:
-        created = await schedule_service.create(db=db, obj=params(queue=private_queue, args=[]))
-        run = await schedule_service.run_now(db=db, pk=created.id)
+        created = await schedule_service.create(db=db, app=celery_app, obj=params(queue=private_queue, args=[]))
+        run = await schedule_service.run_now(db=db, app=celery_app, pk=created.id)
         assert run.trigger == 'manual' and run.dispatched_at is not None
         wait_for(lambda: probe.ids() == [run.task_id], timeout=30, what='the run-now message')
         runs, total = await schedule_service.get_runs(db=db, pk=created.id, limit=10, offset=0)
@@ -234,9 +249,9 @@ async def test_run_now_sends_once_and_records_the_run(
         probe.close()
 
 
-async def test_create_refuses_times_without_an_offset(db: AsyncSession) -> None:
+async def test_create_refuses_times_without_an_offset(db: AsyncSession, celery_app: Any) -> None:
     with pytest.raises(InvalidSchedule, match='start_at needs a UTC offset'):
-        await schedule_service.create(db=db, obj=params(start_at=datetime(2030, 1, 1)))
+        await schedule_service.create(db=db, app=celery_app, obj=params(start_at=datetime(2030, 1, 1)))
     with pytest.raises(InvalidSchedule, match='after needs a UTC offset'):
         schedule_service.preview(
             obj=PreviewScheduleParam(kind='interval', interval_every=5, after=datetime(2030, 1, 1))

@@ -1,5 +1,7 @@
 """The HTTP API in-process (httpx over ASGI): settings with known tokens, clients, and the error-envelope check."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,9 +18,16 @@ def api_settings(**overrides: Any) -> Settings:
     return get_settings().model_copy(update={'API_TOKENS': SecretStr(f'{OTHER_TOKEN},{TOKEN}'), **overrides})
 
 
-def client_for(app: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
+@contextlib.asynccontextmanager
+async def client_for(app: Any, token: str | None = TOKEN) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` inside its lifespan, as uvicorn runs it (the lifespan builds the app's publisher)."""
     headers = {'Authorization': f'Bearer {token}'} if token else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url='http://api', headers=headers, timeout=60)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url='http://api', headers=headers, timeout=60) as client,
+    ):
+        yield client
 
 
 def assert_error(response: httpx.Response, status: int, *fragments: str) -> dict[str, Any]:

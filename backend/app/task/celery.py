@@ -4,7 +4,7 @@
 app it returns for the process's settings. Importing this module stays light
 (no task modules, no hooks), because beat and Flower import it too: a worker
 imports the drop-in task modules when it starts (`celeryd_init`), and code that
-needs the registry gets the app from `dispatch.default_app()`.
+needs the registry is given the app by its entry point (`publisher.task_app()`).
 """
 
 from functools import cached_property
@@ -155,3 +155,10 @@ try:
     celery_app = create_celery_app(current=True)
 except SettingsError as error:  # `celery -A …` (worker, beat, Flower, inspect): one line, no traceback
     raise SystemExit(str(error)) from None
+
+
+def task_app() -> TaskApp:
+    """The process's app with the drop-in task modules imported, for the entry points that build what the services
+    are given (the API's startup, the CLI, beat's setup); services never look it up themselves."""
+    load_task_modules()
+    return celery_app

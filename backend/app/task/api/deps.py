@@ -1,4 +1,5 @@
-"""Dependencies every router shares: bearer-token auth, the request's transaction, the Celery app, paging."""
+"""Dependencies every router shares: bearer-token auth, the request's transaction, the Celery app and
+its publisher, paging."""
 
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.constants import API_ID_MAX, API_OFFSET_MAX, API_PAGE_SIZE, API_PAGE_SIZE_MAX
+from backend.app.task.messaging.publisher import Publisher
 from backend.app.task.schema.common import PageDetail
 from backend.core.conf import Settings
 from backend.database.db import async_session
@@ -27,6 +29,11 @@ async def get_settings_of_app(request: Request) -> Settings:
 
 async def get_celery_app(request: Request) -> Celery:
     return request.app.state.celery
+
+
+async def get_publisher(request: Request) -> Publisher:
+    """The app's one publisher, built by the lifespan: concurrent sends share its connection and confirm waits."""
+    return request.app.state.publisher
 
 
 def _digest(token: str) -> bytes:
@@ -57,6 +64,7 @@ async def _session_transaction() -> AsyncIterator[AsyncSession]:
 #: One transaction per request, committed when the route returns (before the answer is sent), rolled back on error.
 CurrentSessionTransaction = Annotated[AsyncSession, Depends(_session_transaction, scope='function')]
 CeleryApp = Annotated[Celery, Depends(get_celery_app)]
+TaskPublisher = Annotated[Publisher, Depends(get_publisher)]
 RowId = Annotated[int, Path(ge=1, le=API_ID_MAX, description='Row id')]
 AppSettings = Annotated[Settings, Depends(get_settings_of_app)]
 

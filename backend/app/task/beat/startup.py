@@ -69,13 +69,13 @@ class BeatSetup:
             self._proc.communicate()
 
 
-async def _sync_code_schedules(entries: dict[str, Any]) -> None:
+async def _sync_code_schedules(app: Any, entries: dict[str, Any]) -> None:
     from backend.app.task.service import schedule_service
     from backend.database.db import async_session, dispose_async_engine
 
     try:
         async with async_session() as db:
-            await schedule_service.sync_code_schedules(db=db, entries=entries)
+            await schedule_service.sync_code_schedules(db=db, app=app, entries=entries)
     finally:
         await dispose_async_engine()
 
@@ -83,13 +83,13 @@ async def _sync_code_schedules(entries: dict[str, Any]) -> None:
 def main() -> None:
     from sqlalchemy.exc import DBAPIError, OperationalError  # not at the top: beat imports this module
 
-    from backend.app.task.messaging.dispatch import default_app
+    from backend.app.task.celery import task_app
     from backend.app.task.scheduling.beat_entries import merged_entries
     from backend.app.task.tasks.beat import LOCAL_BEAT_SCHEDULE
 
-    app = default_app()
+    app = task_app()
     try:
-        asyncio.run(_sync_code_schedules(merged_entries(LOCAL_BEAT_SCHEDULE, app.conf.beat_schedule or {})))
+        asyncio.run(_sync_code_schedules(app, merged_entries(LOCAL_BEAT_SCHEDULE, app.conf.beat_schedule or {})))
     except TaskError as error:
         raise SystemExit(error.message) from None
     except (OSError, OperationalError) as error:  # out of reach (or timed out): beat waits for it

@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from struct import pack
 from typing import Any
@@ -38,15 +39,6 @@ CONFIRM_TIMEOUT = 30.0
 VARYING_HEADERS = ('id', 'root_id', 'argsrepr', 'kwargsrepr')
 #: The canvas part of a task message body: no callbacks, errbacks, chain or chord.
 EMBED = {'callbacks': None, 'errbacks': None, 'chain': None, 'chord': None}
-
-
-def default_app() -> Celery:
-    """The process's Celery app with the drop-in task modules imported, for code that needs the registry."""
-    from backend.app.task.celery import celery_app
-    from backend.app.task.discovery import load_task_modules
-
-    load_task_modules()
-    return celery_app
 
 
 def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **options: Any) -> str:
@@ -84,55 +76,22 @@ def publish_many(
     for index, (args, kwargs) in enumerate(calls):
         check_storable(args, f'call {index}: args')
         check_storable(kwargs, f'call {index}: kwargs')
-    route = app.amqp.router.route(dict(options), name)
-    queue, routing_key = route['queue'], route.get('routing_key') or route['queue'].routing_key
-    template, properties, _, _ = app.amqp.as_task_v2(
-        '', name, countdown=options.get('countdown'), eta=options.get('eta'), expires=options.get('expires')
-    )
-    exchange = queue.exchange.name
-    if template.get('eta') and connection_is_amqp(app):
-        delay = (maybe_make_aware(datetime.fromisoformat(template['eta'])) - app.now()).total_seconds()
-        exchange, routing_key = native_delay_route(app, exchange, routing_key, delay)
-    properties = {**properties, 'priority': options.get('priority')}
-    # The publish signal's receivers (e.g. Redis priority inversion) see the batch once: its calls share all of it.
-    before_task_publish.send(
-        sender=name,
-        body=None,
-        exchange=exchange,
-        routing_key=routing_key,
-        declare=[queue],
-        headers=template,
-        properties=properties,
-        retry_policy=None,
-    )
-    # Unset headers read as None by the worker anyway; leaving them out makes each message cheaper to encode.
-    headers = {key: value for key, value in template.items() if value is not None}
+    prepared = prepare(app, name, options)
     ids = list(task_ids) if task_ids is not None else [uuid() for _ in calls]
-    names = task_parameter_names(name, app)
     transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
     sent = 0
     try:
         with ExitStack() as stack, app.connection_for_write(transport_options=transport_options) as connection:
             producer = connection.Producer()
-            maybe_declare(queue, producer.channel)
-            send = _sender(app, connection, producer, queue, exchange, routing_key, properties)
-            confirms = _Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
+            send = prepared.sender(connection, producer)
+            confirms = Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
             if is_redis(producer.channel):
                 stack.enter_context(kombu_private.redis_bindings_read_once(producer.channel))
             for start in range(0, len(calls), CONFIRM_WINDOW):
                 window = range(start, min(start + CONFIRM_WINDOW, len(calls)))
                 with producer.batch(max_size=CONFIRM_WINDOW):
                     for i in window:
-                        args, kwargs = calls[i]
-                        args_repr, kwargs_repr = call_reprs(names, args, kwargs)
-                        message_headers = {
-                            **headers,
-                            'id': ids[i],
-                            'root_id': ids[i],
-                            'argsrepr': args_repr,
-                            'kwargsrepr': kwargs_repr,
-                        }
-                        send(dumps((args, kwargs, EMBED)), message_headers, ids[i])
+                        send(*calls[i], ids[i])
                 if confirms is None:
                     sent = window.stop
                 else:
@@ -148,6 +107,59 @@ def publish_many(
             f'The first {sent} of {len(calls)} were sent.'
         ) from error
     return ids
+
+
+@dataclass
+class Prepared:
+    """One task with one set of send options, made ready once for any number of its calls."""
+
+    app: Celery
+    queue: Any
+    exchange: str
+    routing_key: str
+    properties: dict[str, Any]
+    headers: dict[str, Any]
+    names: list[str] | None
+
+    def sender(self, connection: Any, producer: Any) -> Callable[[list[Any], dict[str, Any], str], None]:
+        """The send of one call (args, kwargs, task id) through `producer`, after declaring the queue on its channel."""
+        maybe_declare(self.queue, producer.channel)
+        send = _sender(self.app, connection, producer, self.queue, self.exchange, self.routing_key, self.properties)
+
+        def send_call(args: list[Any], kwargs: dict[str, Any], task_id: str) -> None:
+            args_repr, kwargs_repr = call_reprs(self.names, args, kwargs)
+            varying = {'id': task_id, 'root_id': task_id, 'argsrepr': args_repr, 'kwargsrepr': kwargs_repr}
+            send(dumps((args, kwargs, EMBED)), {**self.headers, **varying}, task_id)
+
+        return send_call
+
+
+def prepare(app: Celery, name: str, options: dict[str, Any]) -> Prepared:
+    """Route, headers and properties shared by the calls of `name` with `options`; `before_task_publish` is sent here,
+    once for all of them (its receivers, e.g. Redis priority inversion, see what the calls share)."""
+    route = app.amqp.router.route(dict(options), name)
+    queue, routing_key = route['queue'], route.get('routing_key') or route['queue'].routing_key
+    template, properties, _, _ = app.amqp.as_task_v2(
+        '', name, countdown=options.get('countdown'), eta=options.get('eta'), expires=options.get('expires')
+    )
+    exchange = queue.exchange.name
+    if template.get('eta') and connection_is_amqp(app):
+        delay = (maybe_make_aware(datetime.fromisoformat(template['eta'])) - app.now()).total_seconds()
+        exchange, routing_key = native_delay_route(app, exchange, routing_key, delay)
+    properties = {**properties, 'priority': options.get('priority')}
+    before_task_publish.send(
+        sender=name,
+        body=None,
+        exchange=exchange,
+        routing_key=routing_key,
+        declare=[queue],
+        headers=template,
+        properties=properties,
+        retry_policy=None,
+    )
+    # Unset headers read as None by the worker anyway; leaving them out makes each message cheaper to encode.
+    headers = {key: value for key, value in template.items() if value is not None}
+    return Prepared(app, queue, exchange, routing_key, properties, headers, task_parameter_names(name, app))
 
 
 def _sender(
@@ -274,7 +286,7 @@ def publish_each(app: Celery, calls: Sequence[tuple[str, list[Any], dict[str, An
         ) from error
 
 
-class _Confirms:
+class Confirms:
     """RabbitMQ publisher confirms counted for a whole batch: the broker acks delivery tags 1, 2, … in order."""
 
     def __init__(self, connection: Any, channel: Any) -> None:

@@ -9,7 +9,7 @@ end after start, positive interval) is checked by the service, which raises
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from backend.app.task.constants import PG_INT_MAX
 from backend.app.task.messaging.call_headers import task_parameter_names
@@ -141,11 +141,15 @@ class GetScheduleDetail(BaseModel):
     updated_at: datetime
 
     @model_validator(mode='after')
-    def _mask_secrets(self) -> 'GetScheduleDetail':
-        """Stored as given (the worker gets the real values), shown with secret-looking arguments masked."""
-        from backend.app.task.messaging.dispatch import default_app  # the registry, for positional parameter names
+    def _mask_secrets(self, info: ValidationInfo) -> 'GetScheduleDetail':
+        """Stored as given (the worker gets the real values), shown with secret-looking arguments masked.
 
-        self.args, self.kwargs = redact_call(task_parameter_names(self.task, default_app()), self.args, self.kwargs)
+        Positional arguments are masked by the parameter names of the task in
+        the validation context's `app` (the service passes its own); without one
+        (FastAPI validating the answer again), in Celery's current app.
+        """
+        app = (info.context or {}).get('app')
+        self.args, self.kwargs = redact_call(task_parameter_names(self.task, app), self.args, self.kwargs)
         return self
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.crud import crud_dead_letter
 from backend.app.task.errors import DeadLetterAlreadyRequeued, DeadLetterNotFound, DeadLetterNotRequeueable
-from backend.app.task.messaging.dispatch import default_app, publish
+from backend.app.task.messaging.dispatch import publish
 from backend.app.task.messaging.queues import check_queue
 from backend.app.task.model.dead_letter import TaskDeadLetter
 from backend.app.task.schema.dead_letter import DeadLetterFilter, GetDeadLetterDetail
@@ -24,17 +24,17 @@ from backend.app.task.utils.signature import parameter_names
 
 
 async def get_list(
-    *, db: AsyncSession, filters: DeadLetterFilter, limit: int, offset: int
+    *, db: AsyncSession, app: Celery, filters: DeadLetterFilter, limit: int, offset: int
 ) -> tuple[list[GetDeadLetterDetail], int]:
     rows, total = await crud_dead_letter.list_rows(db, where=_where(filters), limit=limit, offset=offset)
-    return [_detail(row) for row in rows], total
+    return [_detail(app, row) for row in rows], total
 
 
-async def get(*, db: AsyncSession, pk: int) -> GetDeadLetterDetail:
-    return _detail(await _get_or_raise(db, pk))
+async def get(*, db: AsyncSession, app: Celery, pk: int) -> GetDeadLetterDetail:
+    return _detail(app, await _get_or_raise(db, pk))
 
 
-async def requeue(*, db: AsyncSession, pk: int, app: Celery | None = None, again: bool = False) -> GetDeadLetterDetail:
+async def requeue(*, db: AsyncSession, app: Celery, pk: int, again: bool = False) -> GetDeadLetterDetail:
     """Send the task again with the same arguments, queue and a new id; the row keeps the new id.
 
     A second requeue would run the task twice and the row would remember only the last id, so it needs `again`.
@@ -47,7 +47,6 @@ async def requeue(*, db: AsyncSession, pk: int, app: Celery | None = None, again
         )
     if row.task_name is None:
         raise DeadLetterNotRequeueable(f'Dead letter {pk} has no task name (its message was undecodable).')
-    app = app or default_app()
     check_queue(app, row.queue or None)
     options = {'queue': row.queue} if row.queue else {}
     # Publishing blocks on the broker's confirm: keep it off the API's event loop.
@@ -55,7 +54,7 @@ async def requeue(*, db: AsyncSession, pk: int, app: Celery | None = None, again
         publish, app, row.task_name, list(row.args or []), dict(row.kwargs or {}), **options
     )
     await crud_dead_letter.mark_requeued(db, row, task_id, datetime.now(UTC))
-    return _detail(row)
+    return _detail(app, row)
 
 
 async def delete(*, db: AsyncSession, pk: int) -> None:
@@ -90,8 +89,8 @@ def _where(filters: DeadLetterFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def _param_names(task_name: str | None) -> list[str] | None:
-    return parameter_names(default_app().tasks.get(task_name) if task_name else None)
+def _param_names(app: Celery, task_name: str | None) -> list[str] | None:
+    return parameter_names(app.tasks.get(task_name) if task_name else None)
 
 
 def _shown_body(body: str | None) -> str | None:
@@ -104,11 +103,11 @@ def _shown_body(body: str | None) -> str | None:
         return f'{MASK} ({len(body)} characters that are not JSON)'
 
 
-def _detail(row: TaskDeadLetter) -> GetDeadLetterDetail:
+def _detail(app: Celery, row: TaskDeadLetter) -> GetDeadLetterDetail:
     args: Any = row.args
     kwargs: Any = row.kwargs
     if isinstance(args, list) and isinstance(kwargs, dict | None):
-        args, kwargs = redact_call(_param_names(row.task_name), args, kwargs or {})
+        args, kwargs = redact_call(_param_names(app, row.task_name), args, kwargs or {})
     else:
         args, kwargs = redact(args), redact(kwargs)
     return GetDeadLetterDetail(

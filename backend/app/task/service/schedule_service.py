@@ -2,8 +2,8 @@
 
 Every write validates the spec and computes next_run_at (UTC) in the schedule's
 zone, so beat only has to read due rows. Functions never commit: the caller owns
-the transaction. Task names and sending come from `utils.dispatch` (the app is looked up
-when first needed, never imported here).
+the transaction. The Celery app (task names, queues, sending) is the caller's `app`:
+the API's dependency, the CLI's or beat's own.
 """
 
 import asyncio
@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from celery import Celery
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app.task.constants import API_ID_MAX
 from backend.app.task.crud.crud_schedule import schedule_dao
 from backend.app.task.errors import InvalidSchedule, ScheduleConflict, ScheduleNotFound, TaskError
-from backend.app.task.messaging.dispatch import default_app, publish
+from backend.app.task.messaging.dispatch import publish
 from backend.app.task.model.schedule import TaskSchedule, TaskScheduleRun
 from backend.app.task.scheduling import beat_entries
 from backend.app.task.scheduling.plan import Timing, check_send_fields, send_options, slot_task_id
@@ -78,9 +79,8 @@ def _timing(values: Mapping[str, Any]) -> Timing:
     return timing
 
 
-def _check_call(values: Mapping[str, Any]) -> None:
+def _check_call(app: Celery, values: Mapping[str, Any]) -> None:
     """What a send of the same call must pass (registered task, arguments, queue), plus the stored send options."""
-    app = default_app()
     task = app.tasks.get(values['task'])  # Celery's built-ins (celery.backend_cleanup) count too
     if task is None:
         raise InvalidSchedule(f'No task named {values["task"]!r} is registered; `fba task list` shows the names.')
@@ -92,11 +92,11 @@ def _stored(row: TaskSchedule) -> dict[str, Any]:
     return {key: value for key, value in vars(row).items() if not key.startswith('_')}
 
 
-def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
+def _apply(app: Celery, row: TaskSchedule, values: Mapping[str, Any]) -> None:
     """Write `values` to `row`, check them, bump the version and plan the next run from now."""
-    values = _with_secrets_kept(row, values)
+    values = _with_secrets_kept(app, row, values)
     merged = {'args': [], 'kwargs': {}, **_stored(row), **values}
-    _check_call(merged)
+    _check_call(app, merged)
     timing = _timing(merged)
     for key, value in values.items():
         setattr(row, key, value)
@@ -108,11 +108,11 @@ def _apply(row: TaskSchedule, values: Mapping[str, Any]) -> None:
     _bump(row, timing.first_run(datetime.now(UTC), row.total_run_count or 0) if row.enabled else None)
 
 
-def _with_secrets_kept(row: TaskSchedule, values: Mapping[str, Any]) -> Mapping[str, Any]:
+def _with_secrets_kept(app: Celery, row: TaskSchedule, values: Mapping[str, Any]) -> Mapping[str, Any]:
     """An edit of the same task that sends back the masked arguments it was shown keeps the stored secrets."""
     if row.task is None or values.get('task', row.task) != row.task or not ({'args', 'kwargs'} & values.keys()):
         return values
-    names = parameter_names(default_app().tasks.get(row.task))
+    names = parameter_names(app.tasks.get(row.task))
     shown = (values.get('args', row.args), values.get('kwargs', row.kwargs))
     args, kwargs = restore_masked(names, shown, (row.args or [], row.kwargs or {}))
     return {
@@ -130,19 +130,25 @@ def _bump(row: TaskSchedule, next_run_at: datetime | None) -> None:
     row.disabled_reason = None
 
 
-async def create(*, db: AsyncSession, obj: CreateScheduleParam) -> GetScheduleDetail:
+def _detail(app: Celery, row: TaskSchedule) -> GetScheduleDetail:
+    """The row as shown: secret-looking arguments masked, positional ones by the parameter names `app` knows."""
+    return GetScheduleDetail.model_validate(row, context={'app': app})
+
+
+async def create(*, db: AsyncSession, app: Celery, obj: CreateScheduleParam) -> GetScheduleDetail:
     row = TaskSchedule(source='api', total_run_count=0)
-    _apply(row, obj.model_dump())
-    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+    _apply(app, row, obj.model_dump())
+    return _detail(app, await schedule_dao.save(db, row))
 
 
-async def get(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
-    return GetScheduleDetail.model_validate(await _get_or_raise(db, pk))
+async def get(*, db: AsyncSession, app: Celery, pk: int) -> GetScheduleDetail:
+    return _detail(app, await _get_or_raise(db, pk))
 
 
 async def get_list(
     *,
     db: AsyncSession,
+    app: Celery,
     enabled: bool | None = None,
     task: str | None = None,
     kind: str | None = None,
@@ -150,57 +156,55 @@ async def get_list(
     offset: int,
 ) -> tuple[list[GetScheduleDetail], int]:
     rows, total = await schedule_dao.get_list(db, enabled=enabled, task=task, kind=kind, limit=limit, offset=offset)
-    return [GetScheduleDetail.model_validate(row) for row in rows], total
+    return [_detail(app, row) for row in rows], total
 
 
-async def update(*, db: AsyncSession, pk: int, obj: UpdateScheduleParam) -> GetScheduleDetail:
+async def update(*, db: AsyncSession, app: Celery, pk: int, obj: UpdateScheduleParam) -> GetScheduleDetail:
     """Replace every field (PUT); the run history and count stay."""
     row = await _get_or_raise(db, pk, for_update=True)
     _check_version(row, obj.version)
-    _apply(row, obj.model_dump(exclude={'version'}))
-    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+    _apply(app, row, obj.model_dump(exclude={'version'}))
+    return _detail(app, await schedule_dao.save(db, row))
 
 
-async def patch(*, db: AsyncSession, pk: int, obj: PatchScheduleParam) -> GetScheduleDetail:
+async def patch(*, db: AsyncSession, app: Celery, pk: int, obj: PatchScheduleParam) -> GetScheduleDetail:
     """Replace only the fields given."""
     row = await _get_or_raise(db, pk, for_update=True)
     _check_version(row, obj.version)
-    _apply(row, obj.model_dump(exclude={'version'}, exclude_unset=True))
-    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+    _apply(app, row, obj.model_dump(exclude={'version'}, exclude_unset=True))
+    return _detail(app, await schedule_dao.save(db, row))
 
 
-async def enable(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
+async def enable(*, db: AsyncSession, app: Celery, pk: int) -> GetScheduleDetail:
     """Enable; the next run is planned from now, so missed slots do not fire."""
     row = await _get_or_raise(db, pk, for_update=True)
-    _apply(row, {'enabled': True})
-    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+    _apply(app, row, {'enabled': True})
+    return _detail(app, await schedule_dao.save(db, row))
 
 
-async def disable(*, db: AsyncSession, pk: int) -> GetScheduleDetail:
+async def disable(*, db: AsyncSession, app: Celery, pk: int) -> GetScheduleDetail:
     """Disable, unchecked: a row beat could not plan can always be switched off."""
     row = await _get_or_raise(db, pk, for_update=True)
     row.enabled = False
     _bump(row, None)
-    return GetScheduleDetail.model_validate(await schedule_dao.save(db, row))
+    return _detail(app, await schedule_dao.save(db, row))
 
 
 async def delete(*, db: AsyncSession, pk: int) -> None:
     await schedule_dao.delete(db, await _get_or_raise(db, pk))
 
 
-async def run_now(*, db: AsyncSession, pk: int) -> GetScheduleRunDetail:
+async def run_now(*, db: AsyncSession, app: Celery, pk: int) -> GetScheduleRunDetail:
     """Send the schedule's task once, now, and record the run; the schedule's plan is unchanged."""
     row = await _get_or_raise(db, pk)
-    _check_call(_stored(row))  # the task, its signature or the queues may have changed since it was written
+    _check_call(app, _stored(row))  # the task, its signature or the queues may have changed since it was written
     now = datetime.now(UTC)
     task_id = slot_task_id(row.id, now)
     run = await schedule_dao.add_run(
         db, TaskScheduleRun(schedule_id=row.id, scheduled_for=now, trigger='manual', task_id=task_id)
     )
     # Publishing blocks on the broker's confirm: keep it off the API's event loop.
-    await asyncio.to_thread(
-        publish, default_app(), row.task, row.args, row.kwargs, task_id=task_id, **send_options(row)
-    )
+    await asyncio.to_thread(publish, app, row.task, row.args, row.kwargs, task_id=task_id, **send_options(row))
     run.dispatched_at = datetime.now(UTC)
     await db.flush()
     return GetScheduleRunDetail.model_validate(run)
@@ -225,14 +229,14 @@ def preview(*, obj: PreviewScheduleParam) -> list[datetime]:
     return times
 
 
-async def sync_code_schedules(*, db: AsyncSession, entries: Mapping[str, Mapping[str, Any]]) -> None:
+async def sync_code_schedules(*, db: AsyncSession, app: Celery, entries: Mapping[str, Mapping[str, Any]]) -> None:
     """Upsert the schedules defined in code (source `code`) and disable code ones no longer there.
 
     A row is rewritten only when its definition changed, so a beat restart never moves a plan.
     """
     await schedule_dao.lock_code_sync(db)
     for name, entry in entries.items():
-        await _sync_code_schedule(db, name, entry)
+        await _sync_code_schedule(db, app, name, entry)
     for row in await schedule_dao.get_code_defined(db):
         if row.name not in entries and row.enabled:
             row.enabled = False
@@ -240,7 +244,7 @@ async def sync_code_schedules(*, db: AsyncSession, entries: Mapping[str, Mapping
             await schedule_dao.save(db, row)
 
 
-async def _sync_code_schedule(db: AsyncSession, name: str, entry: Mapping[str, Any]) -> None:
+async def _sync_code_schedule(db: AsyncSession, app: Celery, name: str, entry: Mapping[str, Any]) -> None:
     values = _with_defaults(code_entry_to_param(name, entry).model_dump())
     row = await schedule_dao.get_by_name(db, name)
     if row is None:
@@ -250,7 +254,7 @@ async def _sync_code_schedule(db: AsyncSession, name: str, entry: Mapping[str, A
     elif all(getattr(row, key) == value for key, value in values.items()) and not row.disabled_reason:
         return
     try:
-        _apply(row, values)
+        _apply(app, row, values)
     except TaskError as error:  # the checks a send passes, named for the entry (reading it names it already)
         raise type(error)(f'Code schedule {name!r}: {error.message}') from None
     await schedule_dao.save(db, row)

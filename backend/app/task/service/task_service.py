@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from backend.app.task.crud import crud_result
 from backend.app.task.errors import InvalidTaskArguments, PoisonValue, TaskNotRegistered, TaskResultNotFound
-from backend.app.task.messaging.dispatch import publish, publish_many
+from backend.app.task.messaging.dispatch import publish_many
+from backend.app.task.messaging.publisher import Publisher
 from backend.app.task.messaging.queues import check_queue
 from backend.app.task.schema.common import validation_sentence
 from backend.app.task.schema.task import GetTaskDetail, GetTaskResultDetail, SendTaskOptions
@@ -74,10 +75,13 @@ def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None
         raise InvalidTaskArguments(f'Arguments do not fit task {task.name}: {problems}.')
 
 
-def send(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions) -> str:
-    check_arguments(get_task(app, name), args, kwargs)
-    check_queue(app, options.queue)
-    return publish(app, name, args, kwargs, **options.model_dump(exclude_none=True))
+async def send(
+    publisher: Publisher, name: str, args: list[Any], kwargs: dict[str, Any], options: SendTaskOptions
+) -> str:
+    """Check the call, then send it through the shared publisher; the id returns once the broker confirmed it."""
+    check_arguments(get_task(publisher.app, name), args, kwargs)
+    check_queue(publisher.app, options.queue)
+    return await publisher.send(name, args, kwargs, **options.model_dump(exclude_none=True))
 
 
 def send_batch(

@@ -27,9 +27,11 @@ class PurgedDeadLettersDetail(BaseModel):
 
 @router.get('', summary='List dead letters, newest failure first')
 async def list_dead_letters(
-    db: CurrentSessionTransaction, paging: Paging, filters: Annotated[DeadLetterFilterParam, Query()]
+    db: CurrentSessionTransaction, celery: CeleryApp, paging: Paging, filters: Annotated[DeadLetterFilterParam, Query()]
 ) -> PageDetail[GetDeadLetterDetail]:
-    items, total = await dead_letter_service.get_list(db=db, filters=filters, limit=paging.limit, offset=paging.offset)
+    items, total = await dead_letter_service.get_list(
+        db=db, app=celery, filters=filters, limit=paging.limit, offset=paging.offset
+    )
     return page_of(items, total, paging)
 
 
@@ -45,8 +47,8 @@ async def purge_dead_letters(
 
 
 @router.get('/{pk:int}', responses=error_responses(404), summary='One dead letter')
-async def get_dead_letter(db: CurrentSessionTransaction, pk: RowId) -> GetDeadLetterDetail:
-    return await dead_letter_service.get(db=db, pk=pk)
+async def get_dead_letter(db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId) -> GetDeadLetterDetail:
+    return await dead_letter_service.get(db=db, app=celery, pk=pk)
 
 
 @router.post('/{pk:int}/requeue', responses=error_responses(404, 409), summary='Send the task again with a new id')

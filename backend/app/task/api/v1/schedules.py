@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from backend.app.task.api.deps import CurrentSessionTransaction, Paging, RowId, page_of
+from backend.app.task.api.deps import CeleryApp, CurrentSessionTransaction, Paging, RowId, page_of
 from backend.app.task.api.errors import error_responses
 from backend.app.task.constants import API_NAME_MAX_LENGTH
 from backend.app.task.schema.common import PageDetail
@@ -28,19 +28,22 @@ WRITE = error_responses(400, 404, 409, 413)
 @router.get('', summary='List schedules')
 async def list_schedules(
     db: CurrentSessionTransaction,
+    celery: CeleryApp,
     paging: Paging,
     enabled: Annotated[bool | None, Query(description='Only enabled (true) or disabled (false) ones')] = None,
     task: Annotated[str | None, Query(max_length=API_NAME_MAX_LENGTH, description='Only this task')] = None,
 ) -> PageDetail[GetScheduleDetail]:
     items, total = await schedule_service.get_list(
-        db=db, enabled=enabled, task=task, limit=paging.limit, offset=paging.offset
+        db=db, app=celery, enabled=enabled, task=task, limit=paging.limit, offset=paging.offset
     )
     return page_of(items, total, paging)
 
 
 @router.post('', status_code=201, responses=error_responses(400, 409, 413), summary='Create a schedule')
-async def create_schedule(db: CurrentSessionTransaction, obj: CreateScheduleParam) -> GetScheduleDetail:
-    return await schedule_service.create(db=db, obj=obj)
+async def create_schedule(
+    db: CurrentSessionTransaction, celery: CeleryApp, obj: CreateScheduleParam
+) -> GetScheduleDetail:
+    return await schedule_service.create(db=db, app=celery, obj=obj)
 
 
 @router.post('/preview', responses=error_responses(400, 413), summary='Next fire times of a spec (UTC), unsaved')
@@ -49,18 +52,22 @@ async def preview_schedule(obj: PreviewScheduleParam) -> list[datetime]:
 
 
 @router.get('/{pk:int}', responses=FOUND, summary='One schedule')
-async def get_schedule(db: CurrentSessionTransaction, pk: RowId) -> GetScheduleDetail:
-    return await schedule_service.get(db=db, pk=pk)
+async def get_schedule(db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId) -> GetScheduleDetail:
+    return await schedule_service.get(db=db, app=celery, pk=pk)
 
 
 @router.put('/{pk:int}', responses=WRITE, summary='Replace a schedule; 409 if `version` is not the stored one')
-async def update_schedule(db: CurrentSessionTransaction, pk: RowId, obj: UpdateScheduleParam) -> GetScheduleDetail:
-    return await schedule_service.update(db=db, pk=pk, obj=obj)
+async def update_schedule(
+    db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId, obj: UpdateScheduleParam
+) -> GetScheduleDetail:
+    return await schedule_service.update(db=db, app=celery, pk=pk, obj=obj)
 
 
 @router.patch('/{pk:int}', responses=WRITE, summary='Change some fields; 409 if `version` is not the stored one')
-async def patch_schedule(db: CurrentSessionTransaction, pk: RowId, obj: PatchScheduleParam) -> GetScheduleDetail:
-    return await schedule_service.patch(db=db, pk=pk, obj=obj)
+async def patch_schedule(
+    db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId, obj: PatchScheduleParam
+) -> GetScheduleDetail:
+    return await schedule_service.patch(db=db, app=celery, pk=pk, obj=obj)
 
 
 @router.delete('/{pk:int}', status_code=204, responses=FOUND, summary='Delete a schedule and its runs')
@@ -70,18 +77,18 @@ async def delete_schedule(db: CurrentSessionTransaction, pk: RowId) -> Response:
 
 
 @router.post('/{pk:int}/enable', responses=FOUND, summary='Enable; the next run is planned from now')
-async def enable_schedule(db: CurrentSessionTransaction, pk: RowId) -> GetScheduleDetail:
-    return await schedule_service.enable(db=db, pk=pk)
+async def enable_schedule(db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId) -> GetScheduleDetail:
+    return await schedule_service.enable(db=db, app=celery, pk=pk)
 
 
 @router.post('/{pk:int}/disable', responses=FOUND, summary='Disable; nothing runs until enabled again')
-async def disable_schedule(db: CurrentSessionTransaction, pk: RowId) -> GetScheduleDetail:
-    return await schedule_service.disable(db=db, pk=pk)
+async def disable_schedule(db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId) -> GetScheduleDetail:
+    return await schedule_service.disable(db=db, app=celery, pk=pk)
 
 
 @router.post('/{pk:int}/run', status_code=202, responses=FOUND, summary="Send the schedule's task now, once")
-async def run_schedule(db: CurrentSessionTransaction, pk: RowId) -> GetScheduleRunDetail:
-    return await schedule_service.run_now(db=db, pk=pk)
+async def run_schedule(db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId) -> GetScheduleRunDetail:
+    return await schedule_service.run_now(db=db, app=celery, pk=pk)
 
 
 @router.get('/{pk:int}/runs', responses=FOUND, summary='Runs of a schedule, newest first')

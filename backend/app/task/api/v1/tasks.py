@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from backend.app.task.api.deps import AppSettings, CeleryApp, Paging, page_of
+from backend.app.task.api.deps import AppSettings, CeleryApp, Paging, TaskPublisher, page_of
 from backend.app.task.api.errors import error_responses
 from backend.app.task.constants import API_NAME_MAX_LENGTH
 from backend.app.task.schema.common import PageDetail
@@ -40,8 +40,8 @@ async def list_tasks(
 
 
 @router.post('/{name}/send', status_code=202, responses=SEND_ERRORS, summary='Send one call')
-async def send_task(name: TaskName, body: SendTaskParam, celery: CeleryApp) -> SentTaskDetail:
-    task_id = await run_in_threadpool(task_service.send, celery, name, body.args, body.kwargs, body.options())
+async def send_task(name: TaskName, body: SendTaskParam, publisher: TaskPublisher) -> SentTaskDetail:
+    task_id = await task_service.send(publisher, name, body.args, body.kwargs, body.options())
     return SentTaskDetail(task_id=task_id)
 
 

@@ -19,7 +19,7 @@ router = APIRouter(prefix='/console', route_class=ConsoleRoute)
 async def _overview(db: AsyncSession, celery: Celery) -> dict[str, Any]:
     outcomes = await overview_service.outcomes_per_minute(db=db)
     recent = DeadLetterFilter(failed_after=datetime.now(UTC) - timedelta(hours=24))
-    dead, dead_total = await dead_letter_service.get_list(db=db, filters=recent, limit=5, offset=0)
+    dead, dead_total = await dead_letter_service.get_list(db=db, app=celery, filters=recent, limit=5, offset=0)
     return {
         'outcomes': outcomes,
         'peak': max([1, *(o.succeeded for o in outcomes), *(o.failed for o in outcomes)]),

@@ -47,10 +47,13 @@ async def list_dead_letters(
     request: Request,
     session: SignedIn,
     db: CurrentSessionTransaction,
+    celery: CeleryApp,
     offset: Annotated[int, Query(ge=0, le=API_OFFSET_MAX)] = 0,
 ) -> Response:
     filters, shown = _filters(request.query_params)
-    items, total = await dead_letter_service.get_list(db=db, filters=filters, limit=API_PAGE_SIZE, offset=offset)
+    items, total = await dead_letter_service.get_list(
+        db=db, app=celery, filters=filters, limit=API_PAGE_SIZE, offset=offset
+    )
     query = urlencode({key: value for key, value in shown.items() if value})
     return render(
         request,
@@ -65,9 +68,11 @@ async def list_dead_letters(
 
 
 @router.get('/purge')
-async def confirm_purge(request: Request, session: SignedIn, db: CurrentSessionTransaction) -> Response:
+async def confirm_purge(
+    request: Request, session: SignedIn, db: CurrentSessionTransaction, celery: CeleryApp
+) -> Response:
     filters, shown = _filters(request.query_params)
-    _, total = await dead_letter_service.get_list(db=db, filters=filters, limit=1, offset=0)
+    _, total = await dead_letter_service.get_list(db=db, app=celery, filters=filters, limit=1, offset=0)
     every = filters.is_empty()
     described = ', '.join(f'{key.replace("_", " ")} {value}' for key, value in shown.items() if value)
     return render(
@@ -121,8 +126,10 @@ async def requeue_selected(request: Request, session: CheckedWrite, celery: Cele
 
 
 @router.get('/{pk:int}')
-async def dead_letter_page(request: Request, session: SignedIn, db: CurrentSessionTransaction, pk: RowId) -> Response:
-    return render(request, 'dead_letter.html', item=await dead_letter_service.get(db=db, pk=pk))
+async def dead_letter_page(
+    request: Request, session: SignedIn, db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId
+) -> Response:
+    return render(request, 'dead_letter.html', item=await dead_letter_service.get(db=db, app=celery, pk=pk))
 
 
 @router.post('/{pk:int}/requeue')

@@ -31,6 +31,7 @@ async def list_schedules(
     request: Request,
     session: SignedIn,
     db: CurrentSessionTransaction,
+    celery: CeleryApp,
     enabled: Literal['', 'true', 'false'] = '',
     task: Annotated[str, Query(max_length=API_NAME_MAX_LENGTH)] = '',
     kind: Literal['', 'interval', 'crontab', 'clocked'] = '',
@@ -38,6 +39,7 @@ async def list_schedules(
 ) -> Response:
     items, total = await schedule_service.get_list(
         db=db,
+        app=celery,
         enabled=None if enabled == '' else enabled == 'true',
         task=task or None,
         kind=kind or None,
@@ -83,7 +85,7 @@ async def create_schedule(request: Request, session: CheckedWrite, celery: Celer
     if obj is not None:
         try:
             async with async_session() as db:
-                created = await schedule_service.create(db=db, obj=obj)
+                created = await schedule_service.create(db=db, app=celery, obj=obj)
         except TaskError as error:
             return _form_page(request, celery, form, {}, 422, problem=error.message)
         return RedirectResponse(f'/console/schedules/{created.id}', 303)
@@ -110,15 +112,17 @@ async def preview(request: Request, session: SignedIn) -> Response:
     return render(request, '_preview.html', times=times, problem=problem, local_zone=local_zone)
 
 
-async def _schedule_page(request: Request, db: AsyncSession, pk: int) -> Response:
-    schedule = await schedule_service.get(db=db, pk=pk)
+async def _schedule_page(request: Request, db: AsyncSession, pk: int, celery: Celery) -> Response:
+    schedule = await schedule_service.get(db=db, app=celery, pk=pk)
     runs, total = await overview_service.runs_with_states(db=db, pk=pk, limit=API_PAGE_SIZE, offset=0)
     return render(request, 'schedule.html', schedule=schedule, runs=runs, runs_total=total)
 
 
 @router.get('/{pk:int}')
-async def schedule_page(request: Request, session: SignedIn, db: CurrentSessionTransaction, pk: RowId) -> Response:
-    return await _schedule_page(request, db, pk)
+async def schedule_page(
+    request: Request, session: SignedIn, db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId
+) -> Response:
+    return await _schedule_page(request, db, pk, celery)
 
 
 @router.get('/{pk:int}/runs')
@@ -131,7 +135,7 @@ async def schedule_runs(request: Request, session: SignedIn, db: CurrentSessionT
 async def edit_schedule(
     request: Request, session: SignedIn, db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId
 ) -> Response:
-    schedule = await schedule_service.get(db=db, pk=pk)
+    schedule = await schedule_service.get(db=db, app=celery, pk=pk)
     return _form_page(request, celery, form_of(schedule), {}, schedule_id=pk)
 
 
@@ -143,7 +147,7 @@ async def update_schedule(request: Request, session: CheckedWrite, celery: Celer
     if obj is not None:
         try:
             async with async_session() as db:
-                await schedule_service.patch(db=db, pk=pk, obj=obj)
+                await schedule_service.patch(db=db, app=celery, pk=pk, obj=obj)
         except TaskError as error:
             status, message = status_of(error)
             return _form_page(request, celery, form, {}, status, problem=message, schedule_id=pk)
@@ -153,15 +157,19 @@ async def update_schedule(request: Request, session: CheckedWrite, celery: Celer
 
 @router.post('/{pk:int}/{action}')
 async def schedule_action(
-    request: Request, session: CheckedWrite, pk: RowId, action: Literal['enable', 'disable', 'run', 'delete']
+    request: Request,
+    session: CheckedWrite,
+    pk: RowId,
+    action: Literal['enable', 'disable', 'run', 'delete'],
+    celery: CeleryApp,
 ) -> Response:
     async with async_session() as db:
         if action == 'enable':
-            await schedule_service.enable(db=db, pk=pk)
+            await schedule_service.enable(db=db, app=celery, pk=pk)
         elif action == 'disable':
-            await schedule_service.disable(db=db, pk=pk)
+            await schedule_service.disable(db=db, app=celery, pk=pk)
         elif action == 'run':
-            await schedule_service.run_now(db=db, pk=pk)
+            await schedule_service.run_now(db=db, app=celery, pk=pk)
         else:
             await schedule_service.delete(db=db, pk=pk)
             return RedirectResponse('/console/schedules?notice=deleted', 303)
@@ -169,8 +177,10 @@ async def schedule_action(
 
 
 @router.get('/{pk:int}/delete')
-async def confirm_delete(request: Request, session: SignedIn, db: CurrentSessionTransaction, pk: RowId) -> Response:
-    schedule = await schedule_service.get(db=db, pk=pk)
+async def confirm_delete(
+    request: Request, session: SignedIn, db: CurrentSessionTransaction, celery: CeleryApp, pk: RowId
+) -> Response:
+    schedule = await schedule_service.get(db=db, app=celery, pk=pk)
     return render(
         request,
         'confirm.html',

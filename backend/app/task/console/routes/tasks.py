@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse
 
-from backend.app.task.api.deps import CeleryApp
+from backend.app.task.api.deps import CeleryApp, TaskPublisher
 from backend.app.task.console.render import render
 from backend.app.task.console.routing import CheckedWrite, ConsoleRoute, SignedIn, form_fields
 from backend.app.task.console.task_form import fields_of, read_call
@@ -54,8 +53,8 @@ def _options(form: dict[str, str], errors: dict[str, str]) -> SendOptionsParam |
 
 
 @router.post('/{name}/send')
-async def send_task(request: Request, session: CheckedWrite, celery: CeleryApp, name: TaskName) -> Response:
-    task = task_service.get_task(celery, name)
+async def send_task(request: Request, session: CheckedWrite, publisher: TaskPublisher, name: TaskName) -> Response:
+    task = task_service.get_task(publisher.app, name)
     fields = fields_of(task)
     form = await form_fields(request)
     args, kwargs, errors = read_call(task, fields, form)
@@ -63,7 +62,7 @@ async def send_task(request: Request, session: CheckedWrite, celery: CeleryApp, 
     problem = None
     if not errors and options is not None:
         try:
-            task_id = await run_in_threadpool(task_service.send, celery, name, args, kwargs, options.options())
+            task_id = await task_service.send(publisher, name, args, kwargs, options.options())
         except InvalidTaskArguments as error:
             problem = error.message
         else:
