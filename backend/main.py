@@ -12,7 +12,6 @@ from backend.app.task.api import metrics
 from backend.app.task.api.errors import register_error_handlers
 from backend.app.task.api.request_guard import RequestGuard
 from backend.app.task.api.router import api_router
-from backend.app.task.celery import task_app
 from backend.app.task.console.router import mount_console
 from backend.app.task.discovery import load_task_modules
 from backend.app.task.messaging.publisher import Publisher
@@ -41,6 +40,9 @@ def create_app(settings: Settings | None = None, celery: Celery | None = None) -
     """The API over `celery` (default: the process's Celery app); settings give tokens and size limits."""
     settings = settings or get_settings()
     if celery is None:
+        # Imported here: the process's app reads the settings when it is built, which a caller may still set up.
+        from backend.app.task.celery import task_app
+
         celery = task_app()
     load_task_modules()  # also for an app given here: the routes check names and arguments against the registry
     # API_DOCS=false (production, docker-compose.yml): no /docs, /redoc or /openapi.json to map the API from.
