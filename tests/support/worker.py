@@ -51,7 +51,11 @@ def start_worker(
     argv += extra_args or []
     worker = spawn(name, argv, env={**os.environ, **(extra_env or {})}, cwd=cwd)
     if wait:
-        wait_until_ready(app, worker)
+        try:
+            wait_until_ready(app, worker)
+        except BaseException:  # a worker that never answered is not left running after the test
+            worker.stop()
+            raise
     return worker
 
 
