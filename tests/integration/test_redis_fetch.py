@@ -5,6 +5,8 @@ this run's Redis database; the worker test kills a throughput-tuned solo worker
 mid-run and checks every task still ends with a stored result.
 """
 
+import base64
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -151,6 +153,38 @@ def test_past_the_delivery_budget_the_rest_goes_back_to_the_head_of_the_queue_in
         assert [m.payload['n'] for m in received] == list(range(10))
         # never delivered, so not marked redelivered
         assert not any(m.delivery_info.get('redelivered') for m in received)
+        for message in received:
+            message.ack()
+    assert unacked(channel) == (0, 0)
+
+
+def test_json_that_only_redis_reads_goes_back_to_the_head_of_its_queue_with_what_came_after_it(
+    connection: Connection, queue: Queue
+) -> None:
+    # Given two messages, then one pushed by other code whose JSON Redis's cjson reads but Python's does not (a hex
+    # number), then two more
+    publish(connection, queue, [(0, 0), (1, 0)])
+    channel = connection.default_channel
+    hostile = (
+        '{"body": "e30=", "content-type": "application/json", "content-encoding": "utf-8", "headers": {}, '
+        f'"properties": {{"delivery_tag": "{uuid.uuid4()}", "body_encoding": "base64", "priority": 0, '
+        f'"delivery_info": {{"exchange": "{queue.name}", "routing_key": "{queue.name}"}}}}, "x": 0x10}}'
+    )
+    channel.client.lpush(queue.name, hostile)
+    publish(connection, queue, [(2, 0), (3, 0)])
+    received: list[Message] = []
+    # When a consumer with room for all of them drains once
+    with connection.Consumer(queue, callbacks=[lambda body, message: received.append(message)]) as consumer:
+        consumer.qos(prefetch_count=10)
+        connection.drain_events(timeout=5)
+        # Then the two before it are handed over; it and the two after it are first in line again, in order, and
+        # none of them is left recorded as unacknowledged (kombu's own read meets it next, as without the fetch)
+        assert [m.payload['n'] for m in received] == [0, 1]
+        assert unacked(channel) == (2, 2)
+        assert not channel.qos.recorded
+        head_first = [item.decode() for item in reversed(channel.client.lrange(queue.name, 0, -1))]
+        assert head_first[0] == hostile
+        assert [json.loads(base64.b64decode(json.loads(item)['body']))['n'] for item in head_first[1:]] == [2, 3]
         for message in received:
             message.ack()
     assert unacked(channel) == (0, 0)

@@ -41,7 +41,7 @@ DELIVERY_BUDGET = 0.1
 
 # KEYS: unacked hash, unacked index, then the lists priority-major (P priorities x Q queues, in BRPOP's order).
 # ARGV: count, now, Q, P, rotate (1: the queue cycle moves a used queue to the end, as round robin does).
-# Returns {item, list number, item, list number, ...} in the order popped (list number: 1-based, after the two).
+# Returns {item, list number, tag, ...} in the order popped (list number: 1-based, after the two).
 FETCH_SCRIPT = """
 local count, now = tonumber(ARGV[1]), ARGV[2]
 local nq, np, rotate = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
@@ -73,6 +73,7 @@ for _ = 1, count do
             '[' .. item .. ',' .. cjson.encode(info['exchange']) .. ',' .. cjson.encode(info['routing_key']) .. ']')
           out[#out + 1] = item
           out[#out + 1] = k - 2
+          out[#out + 1] = tag
           if rotate then
             table.remove(order, j)
             order[#order + 1] = q
@@ -109,11 +110,7 @@ class Fetched:
     item: bytes
     queue: str
     key: str
-    payload: dict[str, Any]
-
-    @property
-    def tag(self) -> str:
-        return self.payload['properties']['delivery_tag']
+    tag: str
 
 
 class FetchManyQoS(redis.QoS):
@@ -164,8 +161,15 @@ class FetchManyChannel(kombu_private.RedisBrpopChannel):
                 self._fetch_size = max(1, index)
                 return
             try:
+                payload = loads(bytes_to_str(message.item))
+            except ValueError:
+                # JSON that Redis's cjson reads but Python's does not (`0x10`, say): from here on, back to the head
+                # of its list, as if never fetched; kombu's own BRPOP meets it next and handles it as it always has.
+                self._give_back(fetched[index:])
+                return
+            try:
                 kombu_private.redis_rotate_queue(self, message.queue)
-                kombu_private.deliver(self, message.payload, message.queue)
+                kombu_private.deliver(self, payload, message.queue)
             except BaseException:
                 self._give_back(fetched[index + 1 :])
                 raise
@@ -187,9 +191,9 @@ class FetchManyChannel(kombu_private.RedisBrpopChannel):
                 client=client,
             )
         fetched = []
-        for position in range(0, len(reply), 2):
-            item, number = reply[position], int(reply[position + 1]) - 1
-            fetched.append(Fetched(item, queues[number % len(queues)], keys[number], loads(bytes_to_str(item))))
+        for position in range(0, len(reply), 3):
+            item, number, tag = reply[position], int(reply[position + 1]) - 1, bytes_to_str(reply[position + 2])
+            fetched.append(Fetched(item, queues[number % len(queues)], keys[number], tag))
         qos: FetchManyQoS = self.qos
         qos.recorded.update(message.tag for message in fetched)
         return fetched
