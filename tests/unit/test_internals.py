@@ -132,7 +132,7 @@ def test_redis_unacked_layout_is_what_the_fetch_script_writes_and_ack_many_remov
     client.rpush(name, item)
     script = client.register_script(redis_fetch.FETCH_SCRIPT)
     reply = script(keys=[qos.unacked_key, qos.unacked_index_key, name], args=[5, time.time(), 1, 1, '0'])
-    assert reply == [item, 1]
+    assert reply == [item, 1, tag.encode()]
     assert loads(client.hget(qos.unacked_key, tag)) == kombu_value
     assert client.zscore(qos.unacked_index_key, tag) is not None
     virtual.QoS.append(qos, message, tag)
