@@ -20,7 +20,7 @@ def main() -> None:
     with private_services('rabbitmq'):
         from backend.app.task.celery import celery_app
 
-        rabbitmq = measure(celery_app, OURS_APP, 'task.ping', options.tasks, 'task_result', 'solo', 1, 2, OURS_ENV)
+        rabbitmq = measure(celery_app, OURS_APP, 'task.ping', options.tasks, 'task_result', OURS_ENV)
     with private_services('redis'):
         from backend.core.conf import get_settings
 
@@ -28,7 +28,7 @@ def main() -> None:
         from backend.app.task.celery import create_celery_app
 
         redis_app = create_celery_app()
-        redis = measure(redis_app, OURS_APP, 'task.ping', options.tasks, 'task_result', 'solo', 1, 2, OURS_ENV)
+        redis = measure(redis_app, OURS_APP, 'task.ping', options.tasks, 'task_result', OURS_ENV)
     report('throughput, Redis broker', redis, rabbitmq, 'tasks/s', 'ours on RabbitMQ')
     print(f'  both: 2 solo worker processes with {" ".join(f"{k}={v}" for k, v in OURS_ENV.items())}')
 

@@ -1,17 +1,20 @@
-"""End-to-end throughput: no-op tasks sent until every result is stored in PostgreSQL.
+"""End-to-end throughput: a queue of no-op tasks, filled before the workers start, drained into PostgreSQL.
 
-RabbitMQ, four runs on the same broker and database: stock Celery 5.7 with
-`db+postgresql+psycopg://` as `celery worker -c 2` (its defaults: prefork) and
-tuned (two solo processes, prefetch multiplier 200; it writes no STARTED state
-by default and has no result batching); ours as `fba worker` with the default
-settings, and as `fba worker --profile throughput` (two solo processes, see
-`WORKER_PROFILES`). Ratios: defaults against defaults, and the profile against
-the better stock run. Run: `.venv/bin/python -m bench.throughput`.
+The issue's method: each round fills the set-up's queue first, then starts its
+workers, and the rate runs from the first to the last stored result (so neither
+publishing nor worker start-up is timed); the worker CPU per task is taken over
+the same span. RabbitMQ, four set-ups on the same broker and database: stock
+Celery 5.7 with `db+postgresql+psycopg://` as `celery worker -c 2` (its defaults:
+prefork) and tuned (two solo processes, prefetch multiplier 200; it writes no
+STARTED state by default and has no result batching); ours as `fba worker` with
+the default settings, and as `fba worker --profile throughput` (two solo
+processes, see `WORKER_PROFILES`). Ratios: defaults against defaults, and the
+profile against the better stock run. Run: `.venv/bin/python -m bench.throughput`.
 """
 
 import argparse
-import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,8 @@ STOCK_APP = 'bench.stock_app:app'
 OURS_ENV = {'WORKER_PROFILE': 'throughput'}
 #: Stock Celery tuned with the knobs it has: the throughput profile's pool and prefetch (see `WORKER_PROFILES`).
 STOCK_TUNED = '--prefetch-multiplier=200'
+#: Starts a set-up's workers on its queue; the block runs while they are up, with their process ids.
+Starter = Callable[[], AbstractContextManager[list[int]]]
 
 
 def stored(dsn: str, table: str) -> int:
@@ -34,38 +39,65 @@ def stored(dsn: str, table: str) -> int:
         return int(row[0]) if row else 0
 
 
-def measure(
-    app: Any,
-    app_path: str,
-    name: str,
-    count: int,
-    table: str,
-    pool: str,
-    concurrency: int,
-    processes: int,
-    env: dict[str, str],
-) -> float:
-    queue = f'bench-{name.replace(".", "-")}'
-    with workers(app, app_path, processes, pool=pool, concurrency=concurrency, queue=queue, env=env):
-        return timed(app, name, count, table, queue)
+def stored_span(dsn: str, table: str, task_ids: list[str]) -> float:
+    """Seconds from the first to the last of these tasks' stored results."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT min(date_done), max(date_done) FROM {table} WHERE status = 'SUCCESS' AND task_id = ANY(%s)",
+            [task_ids],
+        ).fetchone()
+    assert row is not None and row[0] is not None
+    return float((row[1] - row[0]).total_seconds())
 
 
-def timed(app: Any, name: str, count: int, table: str, queue: str) -> float:
-    """Tasks per second from the first send until the last result is stored."""
+def drain(app: Any, name: str, count: int, table: str, queue: str, start: Starter) -> tuple[float, float]:
+    """Fill `queue` with `count` calls, start the workers, wait for every result: (tasks/s, worker CPU ms/task)."""
     from backend.app.task.messaging.dispatch import publish_many
     from backend.core.conf import get_settings
 
     dsn = get_settings().database_dsn
     before = stored(dsn, table)
-    start = time.perf_counter()
-    publish_many(app, name, [([], {})] * count, queue=queue)
-    wait_for(lambda: stored(dsn, table) - before >= count, timeout=110, interval=0.1, what=f'{count} {name} results')
-    return count / (time.perf_counter() - start)
+    task_ids = publish_many(app, name, [([], {})] * count, queue=queue)
+    with start() as pids:
+        wait_for(lambda: stored(dsn, table) > before, timeout=60, interval=0.02, what=f'a first {name} result')
+        cpu_start, done_at_start = tree_cpu_seconds(pids), stored(dsn, table) - before
+        wait_for(lambda: stored(dsn, table) - before >= count, timeout=300, interval=0.1, what=f'{count} results')
+        cpu = (tree_cpu_seconds(pids) - cpu_start) / max(1, count - done_at_start) * 1000
+    return (count - 1) / stored_span(dsn, table, task_ids), cpu
+
+
+def solo_workers(app: Any, app_path: str, queue: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
+    """Two solo worker processes started with `celery -A app_path worker`."""
+
+    def start() -> AbstractContextManager[list[int]]:
+        return _pids(workers(app, app_path, 2, pool='solo', concurrency=1, queue=queue, env=env, args=args))
+
+    return start
+
+
+class _pids(AbstractContextManager[list[int]]):
+    """The process ids of the workers a `workers`/`fba_worker` block started."""
+
+    def __init__(self, block: AbstractContextManager[Any]) -> None:
+        self._block = block
+
+    def __enter__(self) -> list[int]:
+        started = self._block.__enter__()
+        return [process.proc.pid for process in (started if isinstance(started, list) else [started])]
+
+    def __exit__(self, *exc: Any) -> None:
+        self._block.__exit__(*exc)
+
+
+def measure(app: Any, app_path: str, name: str, count: int, table: str, env: dict[str, str]) -> float:
+    """Tasks per second of two solo workers of `app_path` with `env`, on a queue of their own."""
+    queue = f'bench-{name.replace(".", "-")}'
+    return drain(app, name, count, table, queue, solo_workers(app, app_path, queue, env))[0]
 
 
 @dataclass
 class Run:
-    """One of the compared set-ups: its workers (started once, on their own queue) and its best rate so far."""
+    """One of the compared set-ups and its figures so far (a rate and a CPU cost per round)."""
 
     label: str
     app: Any
@@ -73,14 +105,14 @@ class Run:
     table: str
     count: int
     queue: str
-    pids: list[int] = field(default_factory=list)
+    start: Starter
     rates: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
 
     def measure(self) -> None:
-        before = tree_cpu_seconds(self.pids)
-        self.rates.append(timed(self.app, self.task, self.count, self.table, self.queue))
-        self.cpu.append((tree_cpu_seconds(self.pids) - before) / self.count * 1000)
+        rate, cpu = drain(self.app, self.task, self.count, self.table, self.queue, self.start)
+        self.rates.append(rate)
+        self.cpu.append(cpu)
 
     @property
     def best(self) -> float:
@@ -92,17 +124,44 @@ class Run:
         return min(self.cpu)
 
 
-def rabbitmq_runs(options: argparse.Namespace, stack: ExitStack) -> list[Run]:
-    """Stock defaults, stock tuned, ours with the defaults, ours with the throughput profile; all started now."""
+def rabbitmq_runs(options: argparse.Namespace) -> list[Run]:
+    """Stock defaults, stock tuned, ours with the defaults, ours with the throughput profile."""
     from backend.app.task.celery import celery_app
     from bench.stock_app import app as stock_app
 
     stock_app.backend.ResultSession().close()  # creates the stock tables before the first count
     stock = ('bench.noop', 'celery_taskmeta', options.baseline_tasks)
-    runs = [
-        Run('stock Celery db backend, defaults (celery worker -c 2: prefork)', stock_app, *stock, 'bench-stock'),
-        Run(f'stock Celery db backend, tuned (2 solo processes, {STOCK_TUNED})', stock_app, *stock, 'bench-tuned'),
-        Run('ours, defaults (fba worker)', celery_app, 'task.ping', 'task_result', options.default_tasks, 'bench-ours'),
+
+    def stock_default() -> AbstractContextManager[list[int]]:
+        return _pids(workers(stock_app, STOCK_APP, 1, pool='prefork', concurrency=2, queue='bench-stock'))
+
+    def ours(queue: str, *args: str) -> Starter:
+        return lambda: _pids(fba_worker(celery_app, 2 if args else 1, queue=queue, args=args))
+
+    return [
+        Run(
+            'stock Celery db backend, defaults (celery worker -c 2: prefork)',
+            stock_app,
+            *stock,
+            'bench-stock',
+            stock_default,
+        ),
+        Run(
+            f'stock Celery db backend, tuned (2 solo processes, {STOCK_TUNED})',
+            stock_app,
+            *stock,
+            'bench-tuned',
+            solo_workers(stock_app, STOCK_APP, 'bench-tuned', args=(STOCK_TUNED,)),
+        ),
+        Run(
+            'ours, defaults (fba worker)',
+            celery_app,
+            'task.ping',
+            'task_result',
+            options.default_tasks,
+            'bench-ours',
+            ours('bench-ours'),
+        ),
         Run(
             'ours, fba worker --profile throughput (2 solo processes)',
             celery_app,
@@ -110,33 +169,23 @@ def rabbitmq_runs(options: argparse.Namespace, stack: ExitStack) -> list[Run]:
             'task_result',
             options.tasks,
             'bench-profile',
+            ours('bench-profile', '--profile', 'throughput'),
         ),
     ]
-    started = [
-        stack.enter_context(workers(stock_app, STOCK_APP, 1, pool='prefork', concurrency=2, queue='bench-stock')),
-        stack.enter_context(
-            workers(stock_app, STOCK_APP, 2, pool='solo', concurrency=1, queue='bench-tuned', args=(STOCK_TUNED,))
-        ),
-        [stack.enter_context(fba_worker(celery_app, 1, queue='bench-ours'))],
-        [stack.enter_context(fba_worker(celery_app, 2, queue='bench-profile', args=('--profile', 'throughput')))],
-    ]
-    for run, processes in zip(runs, started, strict=True):
-        run.pids = [process.proc.pid for process in processes]
-    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--tasks', type=int, default=10_000, help='tasks per round of the throughput-profile run')
-    parser.add_argument('--default-tasks', type=int, default=3_000, help='tasks per round of ours with the defaults')
-    parser.add_argument('--baseline-tasks', type=int, default=1_500, help='tasks per round of each stock Celery run')
+    parser.add_argument('--tasks', type=int, default=20_000, help='tasks per round of the throughput-profile run')
+    parser.add_argument('--default-tasks', type=int, default=5_000, help='tasks per round of ours with the defaults')
+    parser.add_argument('--baseline-tasks', type=int, default=2_000, help='tasks per round of each stock Celery run')
     parser.add_argument('--rounds', type=int, default=3, help='rounds of the four runs, in turn; the best one counts')
     parser.add_argument('--redis-tasks', type=int, default=20_000)
     options = parser.parse_args()
-    with private_services('rabbitmq'), ExitStack() as stack:
-        runs = rabbitmq_runs(options, stack)
-        # In turn, several times, with every worker already up: load from other processes on the machine comes and
-        # goes, and a rate is the best of its rounds, so a busy moment does not decide a ratio.
+    with private_services('rabbitmq'):
+        runs = rabbitmq_runs(options)
+        # In turn, several times: load from other processes on the machine comes and goes, and a rate is the best
+        # of its rounds, so a busy moment does not decide a ratio.
         for _ in range(options.rounds):
             for run in runs:
                 run.measure()
@@ -158,9 +207,7 @@ def main() -> None:
         from backend.app.task.celery import create_celery_app
 
         redis_app = create_celery_app()
-        ours_redis = measure(
-            redis_app, OURS_APP, 'task.ping', options.redis_tasks, 'task_result', 'solo', 1, 2, OURS_ENV
-        )
+        ours_redis = measure(redis_app, OURS_APP, 'task.ping', options.redis_tasks, 'task_result', OURS_ENV)
         report('throughput, Redis broker', ours_redis, profile.best, 'tasks/s', 'ours on RabbitMQ with the profile')
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import psycopg
 from celery import states
+from celery.app.task import Context
 from celery.result import GroupResult
 
 from backend.app.task.crud import crud_result
@@ -100,3 +101,29 @@ def test_started_is_committed_lazily_without_changing_the_connection(celery_app:
     row = backend.result_row(str(uuid.uuid4()), None, states.STARTED, None, None)
     crud_result.store_results(pg, [row], lazy_commit=True)
     assert pg.execute('SHOW synchronous_commit').fetchone() == before
+
+
+def _store(backend: Any, task_id: str, state: str, retries: int, result: Any = None) -> None:
+    backend.store_result(task_id, result, state, request=Context(id=task_id, task='t.x', retries=retries, args=[]))
+
+
+def test_a_late_started_row_never_replaces_the_outcome_of_its_attempt(celery_app: Any) -> None:
+    # A prefork worker's main process writes STARTED in batches, so the row can come after the attempt's outcome
+    backend = celery_app.backend
+    for outcome in (states.FAILURE, states.RETRY, 'PROGRESS'):
+        task_id = str(uuid.uuid4())
+        _store(backend, task_id, outcome, retries=1, result=ValueError('x') if outcome != 'PROGRESS' else {'n': 1})
+        _store(backend, task_id, states.STARTED, retries=1)
+        assert backend.get_task_meta(task_id, cache=False)['status'] == outcome
+
+
+def test_a_started_row_replaces_a_started_row_and_an_earlier_attempts_state(celery_app: Any) -> None:
+    backend = celery_app.backend
+    task_id = str(uuid.uuid4())
+    # Given the first attempt started, then ended in RETRY
+    _store(backend, task_id, states.STARTED, retries=0)
+    _store(backend, task_id, states.RETRY, retries=0, result=ValueError('again'))
+    # When the second attempt starts (its message is delivered again: STARTED twice), it shows as STARTED
+    _store(backend, task_id, states.STARTED, retries=1)
+    _store(backend, task_id, states.STARTED, retries=1)
+    assert backend.get_task_meta(task_id, cache=False)['status'] == states.STARTED

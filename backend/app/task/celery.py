@@ -73,6 +73,7 @@ def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
     and Celery's success lines (which print return values) silenced before its tracers check the log level."""
     from backend.app.task.hooks.logging import quiet_celery_trace
     from backend.app.task.results.batch import enable_in_solo_worker
+    from backend.app.task.results.started import enable_in_prefork_worker
 
     quiet_celery_trace()
     try:
@@ -82,6 +83,7 @@ def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
     if isinstance(instance.app, TaskApp):
         instance.app.hooks  # noqa: B018 (built now: MetricsHook connects the received counter)
     worker_init.connect(enable_in_solo_worker, weak=False, dispatch_uid='fba.result_batch.enable')
+    worker_init.connect(enable_in_prefork_worker, weak=False, dispatch_uid='fba.started_writer.enable')
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 -- one transaction: the parameters are parallel arrays, one element per task, and
 -- a task id may appear only once (ON CONFLICT cannot touch a row twice). A stored
 -- SUCCESS is never overwritten (a redelivered task must not replace its first
--- result). The run time is the worker's measurement when it sends one, else the
--- time since the STARTED row. With lazy_commit the commit does not wait for the
+-- result), nor the outcome of an attempt by that attempt's late STARTED row. The
+-- run time is the worker's measurement when it sends one, else the time since
+-- the STARTED row. With lazy_commit the commit does not wait for the
 -- WAL to reach the disk (synchronous_commit off for this statement's transaction
 -- only): for STARTED rows, which a crash may lose at no cost, as the task's
 -- message is not acknowledged yet; the task's durable result commit flushes them.
@@ -40,6 +41,9 @@ ON CONFLICT (task_id) DO UPDATE SET
     date_done = EXCLUDED.date_done,
     runtime = COALESCE(EXCLUDED.runtime, EXTRACT(EPOCH FROM EXCLUDED.date_done - r.date_started))
 WHERE r.status <> 'SUCCESS'
+  -- A STARTED row can arrive after the outcome of its attempt (a prefork worker's main process writes them in
+  -- batches): it replaces a STARTED row, or the state of an earlier attempt (fewer retries), nothing else.
+  AND (EXCLUDED.status <> 'STARTED' OR r.status = 'STARTED' OR r.retries < EXCLUDED.retries)
 
 -- name: get_result
 -- Everything `AsyncResult` needs; JSON columns come back as text for kombu to decode.

@@ -26,6 +26,7 @@ from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
 from backend.app.task.internals import celery_private
 from backend.app.task.results.batch import ResultBatch
+from backend.app.task.results.started import StartedWriter
 from backend.app.task.utils.json_safety import check_storable, storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
 from backend.app.task.utils.redact import redact_call
@@ -44,6 +45,7 @@ class PostgresBackend(BaseBackend):
         super().__init__(app, **kwargs)
         self._connection = ThreadConnection()
         self.result_batch = ResultBatch(get_settings().TASK_RESULT_BATCH, self._store_rows)
+        self.started_writer = StartedWriter(self._store_started, self.result_row)
         self._extended = bool(self.app.conf.result_extended)  # read once: `result_row` runs per task
 
     def exception_safe_to_retry(self, exc: Exception) -> bool:
@@ -77,6 +79,13 @@ class PostgresBackend(BaseBackend):
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> None:
         celery_private.ensure_retryable(self, lambda: self._write(rows))
+
+    def _store_started(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            self._write(rows)
+        except psycopg.OperationalError:
+            self._connection.reset()
+            raise
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         """Store rows; if PostgreSQL refuses a value in them (a message's arguments that arrived anyway, an

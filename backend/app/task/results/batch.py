@@ -208,6 +208,13 @@ class BatchedRequest(Request):
         task_ready(self)
         self.reject(requeue=True)
 
+    def on_accepted(self, pid: int, time_accepted: float) -> None:
+        """A pool process took the task: in a prefork worker, this process writes its STARTED state."""
+        super().on_accepted(pid, time_accepted)
+        writer = getattr(self.task.backend, 'started_writer', None)
+        if writer is not None and self.task_name in writer.task_names:
+            writer.add(self, pid)
+
     def acknowledge(self) -> None:
         if self.acknowledged:
             return

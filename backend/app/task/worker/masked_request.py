@@ -8,12 +8,20 @@ decoded arguments `celery inspect active|reserved|scheduled` would show
 
 from typing import Any
 
+from celery.events.event import group_from
+
 from backend.app.task.results.batch import BatchedRequest
 from backend.app.task.utils.redact import redact_repr
 
 
 class MaskedRequest(BatchedRequest):
     def send_event(self, type: str, **fields: Any) -> None:
+        # Masked only when the event goes out (Celery's own checks): parsing the repr is the costly part.
+        eventer = self.eventer
+        if not (eventer and eventer.enabled and self.task.send_events):
+            return
+        if eventer.groups and group_from(type) not in eventer.groups:
+            return
         if 'result' in fields:
             fields['result'] = redact_repr(fields['result'])
         super().send_event(type, **fields)

@@ -1,0 +1,99 @@
+"""STARTED states of a prefork worker, written by its main process in batches instead of by each child.
+
+A prefork child runs one task at a time, and Celery's tracer writes the task's
+STARTED state from the child before the task body: a round trip to PostgreSQL
+that the next task of that child waits for. The main process learns the same
+moment from the pool (`Request.on_accepted`: the child took the task), so a
+prefork worker turns the tracer's write off and hands the row to a thread of
+the main process, which writes whatever has gathered meanwhile in one
+statement with a lazy commit. The row may land after the task's outcome;
+`store_results` keeps the outcome then (a STARTED row never replaces another
+state of the same attempt). STARTED is advisory, like Celery's own: a failed
+write is logged and dropped, never retried in the way of the next tasks.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import states
+from celery.app.task import Context
+from celery.concurrency import get_implementation
+from celery.concurrency.prefork import TaskPool as PreforkPool
+
+logger = logging.getLogger(__name__)
+#: Most STARTED rows in one statement.
+MAX_ROWS = 500
+#: How long the first row of a batch waits for others, so one statement carries several under load.
+GATHER_SECONDS = 0.005
+#: Shortest time between two log lines about failed writes.
+LOG_EVERY = 10.0
+#: One `store_results` row.
+Row = dict[str, Any]
+
+
+class StartedWriter:
+    """The main process's queue of STARTED rows and the thread that writes them."""
+
+    def __init__(self, write: Callable[[list[Row]], None], result_row: Callable[..., Row]) -> None:
+        self._write = write
+        self._result_row = result_row
+        self._rows: queue.SimpleQueue[Row] = queue.SimpleQueue()
+        self._logged_at = -LOG_EVERY
+        self.task_names: frozenset[str] = frozenset()
+
+    def take_over(self, tasks: Any) -> None:
+        """Write STARTED here for every task that tracks it, and stop the children's tracers writing it."""
+        names = {name for name, task in tasks.items() if task.track_started and not task.ignore_result}
+        for name in names:
+            tasks[name].track_started = False
+        self.task_names = frozenset(names)
+        threading.Thread(target=self._run, name='fba-started-writer', daemon=True).start()
+
+    def add(self, request: Any, pid: int) -> None:
+        """Queue the STARTED row of a worker request that pool process `pid` took."""
+        try:
+            row = self._started_row(request, pid)
+        except Exception:  # a call other code published that our encoder refuses: its outcome says more
+            logger.warning('task %s[%s]: no STARTED state stored', request.task_name, request.id, exc_info=True)
+            return
+        self._rows.put(row)
+
+    def _started_row(self, request: Any, pid: int) -> Row:
+        """The row the child's tracer would have stored, from what the main process knows of the request."""
+        context = Context(
+            request.request_dict,
+            args=request.args,
+            kwargs=request.kwargs,
+            task=request.task_name,
+            hostname=request.hostname,
+            delivery_info=request.delivery_info,
+        )
+        return self._result_row(request.id, {'pid': pid, 'hostname': request.hostname}, states.STARTED, None, context)
+
+    def _run(self) -> None:
+        while True:
+            rows = [self._rows.get()]
+            time.sleep(GATHER_SECONDS)
+            while len(rows) < MAX_ROWS and not self._rows.empty():
+                rows.append(self._rows.get_nowait())
+            self.write_now(rows)
+
+    def write_now(self, rows: list[Row]) -> None:
+        try:
+            self._write(rows)
+        except Exception as error:
+            now = time.monotonic()
+            if now - self._logged_at >= LOG_EVERY:
+                self._logged_at = now
+                logger.warning('could not store the STARTED state of %d tasks: %s', len(rows), error)
+
+
+def enable_in_prefork_worker(sender: Any, **kwargs: Any) -> None:
+    """`worker_init` receiver, connected by the app: a prefork worker's main process writes STARTED states."""
+    writer = getattr(sender.app.backend, 'started_writer', None)
+    if writer is not None and get_implementation(sender.pool_cls) is PreforkPool:
+        writer.take_over(sender.app.tasks)
