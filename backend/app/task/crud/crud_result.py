@@ -1,5 +1,6 @@
 """Result rows, through the named queries: one statement per call, no ORM on the hot path."""
 
+import json
 from typing import Any
 
 from psycopg import Connection
@@ -59,8 +60,7 @@ def store_results(conn: Connection, params: list[dict[str, Any]], *, lazy_commit
     rows: dict[str, dict[str, Any]] = {}
     for row in params:
         rows.setdefault(row['task_id'], row)
-    arrays = {key: [row[key] for row in rows.values()] for key in params[0]}
-    conn.execute(query('store_results'), {**arrays, 'lazy_commit': lazy_commit})
+    conn.execute(query('store_results'), {'rows': json.dumps(list(rows.values())), 'lazy_commit': lazy_commit})
 
 
 def get_results(conn: Connection, task_ids: list[str]) -> list[dict[str, Any]]:

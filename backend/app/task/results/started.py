@@ -4,7 +4,7 @@ A prefork child runs one task at a time, and Celery's tracer writes the task's
 STARTED state from the child before the task body: a round trip to PostgreSQL
 that the next task of that child waits for. The main process learns the same
 moment from the pool (`Request.on_accepted`: the child took the task), so a
-prefork worker turns the tracer's write off and hands the row to a thread of
+prefork worker turns the tracer's write off and hands the request to a thread of
 the main process, which writes whatever has gathered meanwhile in one
 statement with a lazy commit. The row may land after the task's outcome;
 `store_results` keeps the outcome then (a STARTED row never replaces another
@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from celery import states
 from celery.app.task import Context
 from celery.concurrency import get_implementation
 from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.states import STARTED
 
 logger = logging.getLogger(__name__)
 #: Most STARTED rows in one statement.
@@ -41,7 +41,7 @@ class StartedWriter:
     def __init__(self, write: Callable[[list[Row]], None], result_row: Callable[..., Row]) -> None:
         self._write = write
         self._result_row = result_row
-        self._rows: queue.SimpleQueue[Row] = queue.SimpleQueue()
+        self._taken: queue.SimpleQueue[tuple[Any, int]] = queue.SimpleQueue()
         self._logged_at = -LOG_EVERY
         self.task_names: frozenset[str] = frozenset()
 
@@ -54,16 +54,13 @@ class StartedWriter:
         threading.Thread(target=self._run, name='fba-started-writer', daemon=True).start()
 
     def add(self, request: Any, pid: int) -> None:
-        """Queue the STARTED row of a worker request that pool process `pid` took."""
-        try:
-            row = self._started_row(request, pid)
-        except Exception:  # a call other code published that our encoder refuses: its outcome says more
-            logger.warning('task %s[%s]: no STARTED state stored', request.task_name, request.id, exc_info=True)
-            return
-        self._rows.put(row)
+        """Queue the STARTED state of a worker request that pool process `pid` took (its row is built by the
+        writer thread, off the event loop that hands tasks to the children)."""
+        self._taken.put((request, pid))
 
-    def _started_row(self, request: Any, pid: int) -> Row:
+    def _started_row(self, taken: tuple[Any, int]) -> Row | None:
         """The row the child's tracer would have stored, from what the main process knows of the request."""
+        request, pid = taken
         context = Context(
             request.request_dict,
             args=request.args,
@@ -72,15 +69,19 @@ class StartedWriter:
             hostname=request.hostname,
             delivery_info=request.delivery_info,
         )
-        return self._result_row(request.id, {'pid': pid, 'hostname': request.hostname}, states.STARTED, None, context)
+        try:
+            return self._result_row(request.id, {'pid': pid, 'hostname': request.hostname}, STARTED, None, context)
+        except Exception:  # a call other code published that our encoder refuses: its outcome says more
+            logger.warning('task %s[%s]: no STARTED state stored', request.task_name, request.id, exc_info=True)
+            return None
 
     def _run(self) -> None:
         while True:
-            rows = [self._rows.get()]
+            taken = [self._taken.get()]
             time.sleep(GATHER_SECONDS)
-            while len(rows) < MAX_ROWS and not self._rows.empty():
-                rows.append(self._rows.get_nowait())
-            self.write_now(rows)
+            while len(taken) < MAX_ROWS and not self._taken.empty():
+                taken.append(self._taken.get_nowait())
+            self.write_now([row for row in map(self._started_row, taken) if row is not None])
 
     def write_now(self, rows: list[Row]) -> None:
         try:
