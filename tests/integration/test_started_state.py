@@ -35,7 +35,7 @@ def test_a_running_task_shows_started_with_its_pool_process_and_an_outcome_stays
         meta = celery_app.backend.get_task_meta(long.id, cache=False)
         assert (meta['name'], meta['worker']) == ('task.sleep', worker.name)
         assert _parent_of(meta['result']['pid']) == worker.proc.pid
-        # And the failed task's STARTED row, written in order before the long one's, did not replace its outcome
+        # And the failed task's STARTED state, handled in order before the long one's, did not replace its outcome
         assert celery_app.backend.get_task_meta(failed.id, cache=False)['status'] == states.FAILURE
     finally:
         celery_app.control.revoke(long.id, terminate=True)

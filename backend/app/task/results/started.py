@@ -6,7 +6,7 @@ that the next task of that child waits for. The main process learns the same
 moment from the pool (`Request.on_accepted`: the child took the task), so a
 prefork worker turns the tracer's write off and hands the request to a thread of
 the main process, which writes whatever has gathered meanwhile in one
-statement with a lazy commit. The row may land after the task's outcome;
+statement with a lazy commit, leaving out the tasks that already ended. The row may land after the task's outcome;
 `store_results` keeps the outcome then (a STARTED row never replaces another
 state of the same attempt). STARTED is advisory, like Celery's own: a failed
 write is logged and dropped, never retried in the way of the next tasks.
@@ -27,8 +27,9 @@ from celery.states import STARTED
 logger = logging.getLogger(__name__)
 #: Most STARTED rows in one statement.
 MAX_ROWS = 500
-#: How long the first row of a batch waits for others, so one statement carries several under load.
-GATHER_SECONDS = 0.005
+#: How long the first row of a batch waits for others, so one statement carries several under load (and a task
+#: that ends meanwhile needs none: it never shows STARTED, as no one could have seen it for so short a time).
+GATHER_SECONDS = 0.01
 #: Shortest time between two log lines about failed writes.
 LOG_EVERY = 10.0
 #: One `store_results` row.
@@ -81,7 +82,9 @@ class StartedWriter:
             time.sleep(GATHER_SECONDS)
             while len(taken) < MAX_ROWS and not self._taken.empty():
                 taken.append(self._taken.get_nowait())
-            self.write_now([row for row in map(self._started_row, taken) if row is not None])
+            # A task already acknowledged has its outcome stored: its STARTED row would change nothing.
+            running = [item for item in taken if not item[0].acknowledged]
+            self.write_now([row for row in map(self._started_row, running) if row is not None])
 
     def write_now(self, rows: list[Row]) -> None:
         try:
