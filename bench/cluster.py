@@ -1,7 +1,7 @@
 """Throughput against the three-node RabbitMQ cluster with quorum queues, with 1, 2 and 4 worker processes.
 
-No-op tasks sent with `publish_many` until every result is stored in PostgreSQL, the same measurement as
-`bench.throughput`, on quorum queues replicated on three local nodes (`scripts/rabbitmq-cluster.sh`, started
+No-op tasks sent with `publish_many` to running workers, timed from the first send until every result is
+stored in PostgreSQL, on quorum queues replicated on three local nodes (`scripts/rabbitmq-cluster.sh`, started
 here unless it runs, stopped after if started here). Each worker process starts on another node of the
 fail-over list. Baseline in the same run: 2 processes on the machine's single RabbitMQ node, classic queues.
 Run: `.venv/bin/python -m bench.cluster [--tasks N]`.
