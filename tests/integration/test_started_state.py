@@ -7,8 +7,9 @@ from typing import Any
 import psycopg
 import pytest
 from celery import states
+from celery.app.task import Context
 
-from backend.app.task.results.started import StartedWriter
+from backend.app.task.results.started import MAX_WAITING, StartedWriter
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
@@ -53,3 +54,15 @@ def test_a_started_write_that_fails_is_logged_and_dropped(caplog: pytest.LogCapt
         writer.write_now([{'task_id': 'b'}])
     # Then neither raised (the writer thread goes on with the next rows), and one line said so
     assert [record.getMessage()[:44] for record in caplog.records] == ['could not store the STARTED state of 1 tasks']
+
+
+def test_requests_waiting_for_a_blocked_writer_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a writer whose thread does not take any (as when its statement waits on a row another session locked)
+    writer = StartedWriter(lambda rows: None, result_row=dict)
+    request = Context(id='t1', task_name='task.ping')
+    # When more tasks start than it keeps waiting
+    with caplog.at_level(logging.WARNING, logger='backend.app.task.results.started'):
+        queued = sum(writer.add(request, 1) for _ in range(MAX_WAITING + 5))
+    # Then the main process holds no more than the bound, and the rest get no STARTED row, said once
+    assert queued == MAX_WAITING
+    assert len(caplog.records) == 1

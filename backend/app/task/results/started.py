@@ -30,6 +30,9 @@ MAX_ROWS = 500
 #: How long the first row of a batch waits for others, so one statement carries several under load (and a task
 #: that ends meanwhile needs none: it never shows STARTED, as no one could have seen it for so short a time).
 GATHER_SECONDS = 0.01
+#: Most requests waiting for their STARTED row: beyond it (the writer blocked, say on a row another session keeps
+#: locked) new ones get none, instead of the main process holding on to every request it hands out.
+MAX_WAITING = 10_000
 #: Shortest time between two log lines about failed writes.
 LOG_EVERY = 10.0
 #: One `store_results` row.
@@ -54,10 +57,14 @@ class StartedWriter:
         self.task_names = frozenset(names)
         threading.Thread(target=self._run, name='fba-started-writer', daemon=True).start()
 
-    def add(self, request: Any, pid: int) -> None:
+    def add(self, request: Any, pid: int) -> bool:
         """Queue the STARTED state of a worker request that pool process `pid` took (its row is built by the
-        writer thread, off the event loop that hands tasks to the children)."""
+        writer thread, off the event loop that hands tasks to the children); False if too many are waiting."""
+        if self._taken.qsize() >= MAX_WAITING:
+            self._log_failure(f'the STARTED writer is behind by {MAX_WAITING} tasks; task {request.id} gets no row')
+            return False
         self._taken.put((request, pid))
+        return True
 
     def _started_row(self, taken: tuple[Any, int]) -> Row | None:
         """The row the child's tracer would have stored, from what the main process knows of the request."""
@@ -90,10 +97,13 @@ class StartedWriter:
         try:
             self._write(rows)
         except Exception as error:
-            now = time.monotonic()
-            if now - self._logged_at >= LOG_EVERY:
-                self._logged_at = now
-                logger.warning('could not store the STARTED state of %d tasks: %s', len(rows), error)
+            self._log_failure(f'could not store the STARTED state of {len(rows)} tasks: {error}')
+
+    def _log_failure(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY:
+            self._logged_at = now
+            logger.warning(message)
 
 
 def enable_in_prefork_worker(sender: Any, **kwargs: Any) -> None:
