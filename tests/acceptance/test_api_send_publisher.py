@@ -2,7 +2,9 @@
 confirm waits, a worker runs exactly what was sent, and a broker that goes away fails every waiting request."""
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -64,31 +66,32 @@ async def test_every_waiting_request_gets_503_when_the_broker_does_not_answer() 
         assert_error(response, 503, 'The broker did not accept task task.ping', 'Nothing was sent')
 
 
-def proxied_app(celery_app: Any) -> tuple[TcpProxy, Any]:
-    """A Celery app like the run's whose broker connections pass through a proxy the test controls."""
+@contextlib.asynccontextmanager
+async def proxied_client(celery_app: Any) -> AsyncIterator[tuple[TcpProxy, httpx.AsyncClient]]:
+    """An API client whose app's broker connections pass through a proxy the test controls (cut at the end)."""
     from backend.app.task.celery import create_celery_app
 
     settings = get_settings()
     proxy = TcpProxy(settings.REDIS_PORT if os.environ['CELERY_BROKER'] == 'redis' else settings.CELERY_RABBITMQ_PORT)
     app = create_celery_app(api_settings(CELERY_RABBITMQ_PORT=proxy.port, REDIS_PORT=proxy.port))
     app.conf.task_queues = celery_app.conf.task_queues
-    return proxy, app
+    try:
+        async with client_for(create_app(api_settings(), celery=app)) as client:
+            yield proxy, client
+    finally:
+        proxy.cut()
 
 
 async def test_a_send_after_the_broker_dropped_the_connection_goes_out_on_a_new_one(
     celery_app: Any, private_queue: str
 ) -> None:
-    proxy, proxied = proxied_app(celery_app)
     send = {'args': [1, 2], 'queue': private_queue}
-    try:
-        async with client_for(create_app(api_settings(), celery=proxied)) as client:
-            assert (await client.post('/api/v1/tasks/task.add/send', json=send)).status_code == 202
-            # When the broker closes the publisher's connection between two sends (e.g. it restarted)
-            proxy.drop()
-            # Then the next send is made on a new connection, and confirmed
-            response = await client.post('/api/v1/tasks/task.add/send', json=send)
-    finally:
-        proxy.cut()
+    async with proxied_client(celery_app) as (proxy, client):
+        assert (await client.post('/api/v1/tasks/task.add/send', json=send)).status_code == 202
+        # When the broker closes the publisher's connection between two sends (e.g. it restarted)
+        proxy.drop()
+        # Then the next send is made on a new connection, and confirmed
+        response = await client.post('/api/v1/tasks/task.add/send', json=send)
     assert response.status_code == 202, response.text
     assert queued(celery_app, private_queue) == 2
 
@@ -97,21 +100,17 @@ async def test_requests_waiting_when_the_broker_goes_away_all_get_503_and_none_o
     celery_app: Any, private_queue: str
 ) -> None:
     # Given an API whose broker connection passes through a proxy, and one call sent and confirmed through it
-    proxy, proxied = proxied_app(celery_app)
     send = {'args': [1, 2], 'queue': private_queue}
-    try:
-        async with client_for(create_app(api_settings(), celery=proxied)) as client:
-            first = await client.post('/api/v1/tasks/task.add/send', json=send)
-            assert first.status_code == 202, first.text
-            # When the broker stops answering while requests wait for their confirms, and then goes away
-            proxy.stall()
-            waiting = [asyncio.create_task(client.post('/api/v1/tasks/task.add/send', json=send)) for _ in range(10)]
-            await asyncio.to_thread(wait_for, lambda: proxy.held, what='a window sent into the stalled proxy')
-            assert not any(request.done() for request in waiting)
-            proxy.cut()
-            responses = await asyncio.gather(*waiting)
-    finally:
+    async with proxied_client(celery_app) as (proxy, client):
+        first = await client.post('/api/v1/tasks/task.add/send', json=send)
+        assert first.status_code == 202, first.text
+        # When the broker stops answering while requests wait for their confirms, and then goes away
+        proxy.stall()
+        waiting = [asyncio.create_task(client.post('/api/v1/tasks/task.add/send', json=send)) for _ in range(10)]
+        await asyncio.to_thread(wait_for, lambda: proxy.held, what='a window sent into the stalled proxy')
+        assert not any(request.done() for request in waiting)
         proxy.cut()
+        responses = await asyncio.gather(*waiting)
     # Then every waiting request is a 503, and the broker holds only the call that was reported sent
     for response in responses:
         assert_error(response, 503, 'The broker did not accept task task.add', 'Nothing was sent')
