@@ -127,3 +127,13 @@ def test_a_started_row_replaces_a_started_row_and_an_earlier_attempts_state(cele
     _store(backend, task_id, states.STARTED, retries=1)
     _store(backend, task_id, states.STARTED, retries=1)
     assert backend.get_task_meta(task_id, cache=False)['status'] == states.STARTED
+
+
+def test_a_retries_header_that_is_no_count_still_leaves_the_result_stored(celery_app: Any) -> None:
+    # A message published by other code can carry any JSON as its `retries` header
+    backend = celery_app.backend
+    for hostile in ('abc', 2**40, -1, True, 1.5, [1]):
+        task_id = str(uuid.uuid4())
+        backend.store_result(task_id, 7, states.SUCCESS, request=Context(id=task_id, task='t.x', retries=hostile))
+        meta = backend.get_task_meta(task_id, cache=False)
+        assert (meta['status'], meta['result'], meta['retries']) == (states.SUCCESS, 7, None), hostile

@@ -132,7 +132,7 @@ class PostgresBackend(BaseBackend):
             'args': self._encode_optional(args),
             'kwargs': self._encode_optional(kwargs),
             'worker': getattr(extended, 'hostname', None),
-            'retries': getattr(extended, 'retries', None),
+            'retries': stored_retries(getattr(extended, 'retries', None)),
             'queue': delivery_info.get('routing_key') if delivery_info else None,
             'runtime': time.monotonic() - time_start if ready and time_start is not None else None,
         }
@@ -363,6 +363,18 @@ class PostgresBackend(BaseBackend):
 
     def _decode_optional(self, text: str | None) -> Any:
         return None if text is None else self.decode(text)
+
+
+#: Largest value of the `retries` column (PostgreSQL `integer`).
+MAX_RETRIES_STORED = 2**31 - 1
+
+
+def stored_retries(value: Any) -> int | None:
+    """The `retries` column's value: a message published by other code may carry any JSON there, and a result must
+    not become unstorable for it (None when it is not a count PostgreSQL's `integer` holds)."""
+    if type(value) is int and 0 <= value <= MAX_RETRIES_STORED:
+        return value
+    return None
 
 
 #: Columns of a result row holding JSON text, and holding plain text.
