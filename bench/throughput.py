@@ -14,7 +14,8 @@ the better stock run. Run: `.venv/bin/python -m bench.throughput`.
 """
 
 import argparse
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,27 +78,18 @@ def drain(
     return (count - 1) / stored_span(dsn, table, task_ids), cpu
 
 
-def solo_workers(app: Any, app_path: str, queue: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
+def solo_workers(
+    app: Any, app_path: str, queue: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Starter:
     """Two solo worker processes started with `celery -A app_path worker`."""
-
-    def start() -> AbstractContextManager[list[int]]:
-        return _pids(workers(app, app_path, 2, pool='solo', concurrency=1, queue=queue, env=env, args=args))
-
-    return start
+    return lambda: pids(workers(app, app_path, 2, pool='solo', concurrency=1, queue=queue, env=env, args=args))
 
 
-class _pids(AbstractContextManager[list[int]]):
+@contextlib.contextmanager
+def pids(block: AbstractContextManager[Any]) -> Iterator[list[int]]:
     """The process ids of the workers a `workers`/`fba_worker` block started."""
-
-    def __init__(self, block: AbstractContextManager[Any]) -> None:
-        self._block = block
-
-    def __enter__(self) -> list[int]:
-        started = self._block.__enter__()
-        return [process.proc.pid for process in (started if isinstance(started, list) else [started])]
-
-    def __exit__(self, *exc: Any) -> None:
-        self._block.__exit__(*exc)
+    with block as started:
+        yield [process.proc.pid for process in (started if isinstance(started, list) else [started])]
 
 
 def measure(app: Any, app_path: str, name: str, count: int, table: str, env: dict[str, str]) -> float:
@@ -147,10 +139,10 @@ def rabbitmq_runs(options: argparse.Namespace) -> list[Run]:
     stock = ('bench.noop', 'celery_taskmeta', options.baseline_tasks)
 
     def stock_default() -> AbstractContextManager[list[int]]:
-        return _pids(workers(stock_app, STOCK_APP, 1, pool='prefork', concurrency=2, queue='bench-stock'))
+        return pids(workers(stock_app, STOCK_APP, 1, pool='prefork', concurrency=2, queue='bench-stock'))
 
     def ours(queue: str, *args: str) -> Starter:
-        return lambda: _pids(fba_worker(celery_app, 2 if args else 1, queue=queue, args=args))
+        return lambda: pids(fba_worker(celery_app, 2 if args else 1, queue=queue, args=args))
 
     return [
         Run(
