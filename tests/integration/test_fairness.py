@@ -1,8 +1,9 @@
 """Fair to long tasks with the default settings: a long task never holds back a short one queued behind it.
 
-With acknowledgements after the task (acks_late) and CELERY_WORKER_PREFETCH_MULTIPLIER=1, a worker holds no more
-messages than it has pool slots running them, and prefork hands a message only to a free child (Celery's fair
-scheduling): a short task goes to a free slot of this worker, or stays in the queue for another worker.
+With acknowledgements after the task (acks_late) and CELERY_WORKER_PREFETCH_MULTIPLIER=1, prefork hands a message
+only to a free child (Celery's fair scheduling), and a message that waits in the worker for one (the look-ahead,
+`worker/look_ahead.py`) goes back to the queue within `WAIT_LIMIT`: a short task goes to a free slot of this worker,
+or to another worker.
 """
 
 import uuid

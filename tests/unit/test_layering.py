@@ -31,7 +31,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     'results': frozenset({'crud', 'messaging'}),
     'schema': frozenset({'messaging'}),
     'reliability': frozenset({'crud', 'messaging', 'results'}),
-    'worker': frozenset({'database', 'results'}),
+    'worker': frozenset({'database', 'reliability', 'results'}),
     'hooks': frozenset({'reliability'}),
     'tasks': frozenset({'database', 'hooks', 'messaging', 'model', 'reliability', 'worker'}),
     'discovery': frozenset({'tasks'}),

@@ -15,6 +15,7 @@ from celery.signals import (
     before_task_publish,
     celeryd_init,
     task_prerun,
+    task_received,
     worker_init,
     worker_process_shutdown,
     worker_shutdown,
@@ -70,10 +71,12 @@ class TaskApp(Celery):
 
 def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
     """Before a worker's first message: its tasks, its hooks' signal receivers (received count), result batching,
-    and Celery's success lines (which print return values) silenced before its tracers check the log level."""
+    the look-ahead of a prefork worker's consumer, and Celery's success lines (which print return values) silenced
+    before its tracers check the log level."""
     from backend.app.task.hooks.logging import quiet_celery_trace
     from backend.app.task.results.batch import enable_in_solo_worker
     from backend.app.task.results.started import enable_in_prefork_worker
+    from backend.app.task.worker.look_ahead import LookAheadStep, on_task_received
 
     quiet_celery_trace()
     try:
@@ -84,6 +87,8 @@ def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
         instance.app.hooks  # noqa: B018 (built now: MetricsHook connects the received counter)
     worker_init.connect(enable_in_solo_worker, weak=False, dispatch_uid='fba.result_batch.enable')
     worker_init.connect(enable_in_prefork_worker, weak=False, dispatch_uid='fba.started_writer.enable')
+    task_received.connect(on_task_received, weak=False, dispatch_uid='fba.look_ahead.received')
+    instance.app.steps['consumer'].add(LookAheadStep)
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:

@@ -48,6 +48,11 @@ def count_delivery(conn: Connection, task_id: str) -> int:
     return int(row[0])
 
 
+def credit_released(conn: Connection, task_ids: list[str]) -> None:
+    """First deliveries given back unstarted: the next start of each is its first delivery, not its second."""
+    conn.execute(query('credit_released'), {'task_ids': task_ids})
+
+
 def store_results(conn: Connection, params: list[dict[str, Any]], *, lazy_commit: bool = False) -> None:
     """Task states in one statement (one round trip, one transaction); a task's first row wins.
 

@@ -239,6 +239,11 @@ INSERT INTO task_delivery AS d (task_id, deliveries) VALUES (%(task_id)s, 2)
 ON CONFLICT (task_id) DO UPDATE SET deliveries = d.deliveries + 1
 RETURNING deliveries
 
+-- name: credit_released
+-- First deliveries the worker gave back unstarted: their next start counts as the first (1), not the second.
+INSERT INTO task_delivery (task_id, deliveries) SELECT unnest(%(task_ids)s::text[]), 0
+ON CONFLICT (task_id) DO NOTHING
+
 -- name: purge_expired_deliveries
 -- Forget delivery counts older than the result expiry.
 DELETE FROM task_delivery WHERE date_created < now() - make_interval(secs => %(expires)s)

@@ -62,3 +62,19 @@ def _count(task_id: str) -> int:
         _connection.reset()
         logger.warning('could not count the deliveries of task %s', task_id, exc_info=True)
         return 0
+
+
+def credit_released(task_ids: list[str]) -> None:
+    """Messages a worker gave back to the queue before starting them (`worker/look_ahead.py`).
+
+    Their next delivery is marked `redelivered` like one after a crash; only a
+    first delivery needs a credit (a later one's count already skips it, as it
+    counts starts). Without PostgreSQL the next start just counts one more.
+    """
+    if not task_ids:
+        return
+    try:
+        crud_result.credit_released(_connection.get(), task_ids)
+    except psycopg.Error:
+        _connection.reset()
+        logger.warning('could not credit the deliveries of %d messages given back', len(task_ids), exc_info=True)

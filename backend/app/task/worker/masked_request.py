@@ -12,9 +12,10 @@ from celery.events.event import group_from
 
 from backend.app.task.results.batch import BatchedRequest
 from backend.app.task.utils.redact import redact_repr
+from backend.app.task.worker.look_ahead import LookAheadRequest
 
 
-class MaskedRequest(BatchedRequest):
+class MaskedRequest(LookAheadRequest, BatchedRequest):
     def send_event(self, type: str, **fields: Any) -> None:
         # Masked only when the event goes out (Celery's own checks): parsing the repr is the costly part.
         eventer = self.eventer
