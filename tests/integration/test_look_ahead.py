@@ -3,56 +3,95 @@
 `backend/app/task/worker/look_ahead.py`: on RabbitMQ classic queues with the
 default prefetch multiplier (1), the worker's QoS is twice its pool. A message
 that waits `WAIT_LIMIT` for a child goes back to the queue, unstarted, with a
-delivery credit so its next start counts as its first delivery.
+delivery credit so its next start counts as its first delivery; the QoS narrows
+to the pool until a child is free and nothing long runs.
 """
 
+import time
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
 
-from backend.app.task.worker.look_ahead import WAIT_LIMIT
+from backend.app.task.worker.look_ahead import CHECK_EVERY, WAIT_LIMIT
 from tests.support.reliability import INCLUDE, create_log_table, runs_per_task
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq_only]
 #: Much longer than `WAIT_LIMIT`: a message behind two such tasks is given back.
-TASK_SECONDS = 1.0
+LONG = 1.0
+CHILDREN = 2
 
 
-def _deliveries(pg: psycopg.Connection, task_ids: list[str]) -> dict[str, int]:
-    rows = pg.execute('SELECT task_id, deliveries FROM task_delivery WHERE task_id = ANY(%s)', [task_ids]).fetchall()
-    return dict(rows)
+def _prefetch(celery_app: Any, worker: Any) -> int | None:
+    stats = celery_app.control.inspect([worker.name], timeout=1).stats() or {}
+    return stats.get(worker.name, {}).get('prefetch_count')
 
 
-def _send_four_and_wait(celery_app: Any, queue: str, pg: psycopg.Connection) -> tuple[list[str], dict[str, int]]:
-    """Four tasks to a worker with two children; each runs once and succeeds. Their delivery counts."""
-    run = uuid.uuid4().hex
-    results = [celery_app.send_task('reliability.record', args=[run, TASK_SECONDS], queue=queue) for _ in range(4)]
+def _wait_for_prefetch(celery_app: Any, worker: Any, count: int) -> None:
+    wait_for(lambda: _prefetch(celery_app, worker) == count, timeout=30, interval=0.05, what=f'prefetch {count}')
+
+
+def _deliveries(pg: psycopg.Connection, results: list[Any]) -> dict[str, int]:
+    ids = [result.id for result in results]
+    return dict(pg.execute('SELECT task_id, deliveries FROM task_delivery WHERE task_id = ANY(%s)', [ids]).fetchall())
+
+
+def _send(celery_app: Any, queue: str, run: str, *seconds: float) -> list[Any]:
+    return [celery_app.send_task('reliability.record', args=[run, length], queue=queue) for length in seconds]
+
+
+def _each_ran_once(pg: psycopg.Connection, run: str, results: list[Any]) -> None:
     for result in results:
         result.get(timeout=60, interval=0.05)
-    task_ids = [result.id for result in results]
-    assert runs_per_task(pg, run) == dict.fromkeys(task_ids, 1)
-    return task_ids, _deliveries(pg, task_ids)
+    assert runs_per_task(pg, run) == {result.id: 1 for result in results}
+
+
+@pytest.fixture
+def worker(celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Connection) -> Any:
+    """A worker with the default settings (prefork, 2 children, prefetch multiplier 1), looking ahead."""
+    create_log_table(pg)
+    started = make_worker(queues=private_queue, pool='prefork', concurrency=CHILDREN, extra_args=INCLUDE)
+    _wait_for_prefetch(celery_app, started, 2 * CHILDREN)
+    return started
 
 
 def test_messages_behind_busy_children_go_back_unstarted_and_count_as_first_deliveries(
-    celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Connection
+    celery_app: Any, worker: Any, private_queue: str, pg: psycopg.Connection
 ) -> None:
-    assert TASK_SECONDS > 5 * WAIT_LIMIT
-    create_log_table(pg)
-    # Given a worker with the default settings (prefork, 2 children, prefetch multiplier 1)
-    make_worker(queues=private_queue, pool='prefork', concurrency=2, extra_args=INCLUDE)
+    assert LONG > 5 * WAIT_LIMIT
+    for _ in range(2):
+        # When four long tasks arrive: two run, the next wait in the worker (its QoS is four) and are given back
+        # (two, or one if the last was published after the first was given back and the QoS narrowed)
+        run = uuid.uuid4().hex
+        results = _send(celery_app, private_queue, run, LONG, LONG, LONG, LONG)
+        _each_ran_once(pg, run, results)
+        # Then those given back ran once each, counted as first deliveries, not as redeliveries after a crash
+        counted = _deliveries(pg, results)
+        assert 1 <= len(counted) <= 2 and set(counted.values()) == {1}
+        # And once its children are free and nothing long runs, the worker looks ahead again
+        _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
 
-    # When four long tasks arrive: two run, the next wait in the worker (its QoS is four) and are given back (two,
-    # or one if the last was published after the first was given back and the QoS narrowed)
-    _, counted = _send_four_and_wait(celery_app, private_queue, pg)
-    # Then those given back ran once each, counted as first deliveries, not as redeliveries after a crash
-    assert 1 <= len(counted) <= 2 and set(counted.values()) == {1}
 
-    # And once its children are free and nothing long runs, the worker looks ahead again: the same happens anew
-    _, counted = _send_four_and_wait(celery_app, private_queue, pg)
-    assert 1 <= len(counted) <= 2 and set(counted.values()) == {1}
+def test_the_worker_stays_narrow_while_a_long_task_runs_even_with_a_child_free(
+    celery_app: Any, worker: Any, private_queue: str, pg: psycopg.Connection
+) -> None:
+    # Given a long task and a short one running, and a third waiting for them, which is given back
+    run = uuid.uuid4().hex
+    long, short, third = _send(celery_app, private_queue, run, 5 * LONG, LONG / 2, LONG / 2)
+    _wait_for_prefetch(celery_app, worker, CHILDREN)
+    # When the short ones are done (the third ran after the first short one), a child is free
+    short.get(timeout=30, interval=0.05)
+    third.get(timeout=30, interval=0.05)
+    # Then the worker holds nothing ahead while the long task runs: it would wait behind it if both children were busy
+    watched_until = time.monotonic() + 8 * CHECK_EVERY
+    while time.monotonic() < watched_until:
+        assert _prefetch(celery_app, worker) == CHILDREN
+    assert long.state == 'STARTED'
+    # And it looks ahead again once the long task is done
+    _each_ran_once(pg, run, [long, short, third])
+    _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
 
 
 def test_a_prefetch_the_user_chose_is_left_as_it_is(
@@ -63,10 +102,12 @@ def test_a_prefetch_the_user_chose_is_left_as_it_is(
     make_worker(
         queues=private_queue,
         pool='prefork',
-        concurrency=2,
+        concurrency=CHILDREN,
         extra_args=INCLUDE,
         extra_env={'CELERY_WORKER_PREFETCH_MULTIPLIER': '2'},
     )
     # When four long tasks arrive at once, then the two that wait stay in the worker: none is given back
-    _, counted = _send_four_and_wait(celery_app, private_queue, pg)
-    assert counted == {}
+    run = uuid.uuid4().hex
+    results = _send(celery_app, private_queue, run, LONG, LONG, LONG, LONG)
+    _each_ran_once(pg, run, results)
+    assert _deliveries(pg, results) == {}

@@ -134,6 +134,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         'worker_prefetch_multiplier': settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
         'worker_max_tasks_per_child': settings.CELERY_WORKER_MAX_TASKS_PER_CHILD or None,
         'worker_cancel_long_running_tasks_on_connection_loss': True,
+        # Running tasks are cancelled on a lost connection (above), so the reconnected consumer need not start with a
+        # smaller prefetch; Celery's restoring of it would also overwrite the look-ahead's (`worker/look_ahead.py`).
+        'worker_enable_prefetch_count_reduction': False,
         'worker_consumer': WORKER_CONSUMER,
         'beat_scheduler': BEAT_SCHEDULER,
         'beat_max_loop_interval': settings.TASK_BEAT_MAX_LOOP_INTERVAL,

@@ -64,17 +64,20 @@ def _count(task_id: str) -> int:
         return 0
 
 
-def credit_released(task_ids: list[str]) -> None:
-    """Messages a worker gave back to the queue before starting them (`worker/look_ahead.py`).
+def credit_released(task_ids: list[str]) -> bool:
+    """Messages a worker gives back to the queue before starting them (`worker/look_ahead.py`).
 
-    Their next delivery is marked `redelivered` like one after a crash; only a
-    first delivery needs a credit (a later one's count already skips it, as it
-    counts starts). Without PostgreSQL the next start just counts one more.
+    Their next delivery is marked `redelivered` like one after a crash, so each
+    given back as a first delivery gets a credit: its next start counts as the
+    delivery it is (a later one's count already skips it, as only starts are
+    counted). False when PostgreSQL could not take the credit.
     """
     if not task_ids:
-        return
+        return True
     try:
         crud_result.credit_released(_connection.get(), task_ids)
     except psycopg.Error:
         _connection.reset()
-        logger.warning('could not credit the deliveries of %d messages given back', len(task_ids), exc_info=True)
+        logger.warning('could not credit the deliveries of %d messages to give back', len(task_ids), exc_info=True)
+        return False
+    return True

@@ -33,51 +33,70 @@ logger = logging.getLogger(__name__)
 WAIT_LIMIT = 0.1
 #: How often the waiting messages are looked at.
 CHECK_EVERY = WAIT_LIMIT / 4
+#: After PostgreSQL refused a delivery credit, messages stay (and run here) for this long before the next try, so an
+#: outage does not stall the event loop every `CHECK_EVERY`.
+CREDIT_RETRY_SECONDS = 30.0
 
 
 class LookAhead:
-    """The messages waiting for a child in this worker, and whether the QoS is widened."""
+    """The messages waiting for a child in this worker, and how far the QoS is widened."""
 
     def __init__(self, qos: Any, children: int) -> None:
         self.qos = qos
         self.children = children
-        self.wide = False
+        self.extra = 0
+        self.retry_at = 0.0
         self.waiting: dict[int, tuple[LookAheadRequest, float]] = {}
 
     def widen(self) -> None:
+        before = self.qos.value
         self.qos.increment_eventually(self.children)
-        self.wide = True
+        self.extra = self.qos.value - before
+
+    def narrow(self) -> None:
+        self.qos.decrement_eventually(self.extra)
+        self.qos.update()
+        self.extra = 0
 
     def received(self, request: 'LookAheadRequest') -> None:
         self.waiting[id(request)] = (request, time.monotonic())
 
     def check(self) -> None:
         now = time.monotonic()
-        if any(now - since >= WAIT_LIMIT for _, since in self.waiting.values()):
-            self.give_back()
-        elif not self.wide and not self.waiting and self._child_free_and_nothing_long(now):
+        if self.extra and now >= self.retry_at and any(now - since >= WAIT_LIMIT for _, since in self.waiting.values()):
+            self.give_back(now)
+        elif not self.extra and not self.waiting and self._child_free_and_nothing_long():
             self.widen()
 
-    def _child_free_and_nothing_long(self, now: float) -> bool:
+    def _child_free_and_nothing_long(self) -> bool:
         running = list(active_requests)
         if len(running) >= self.children:
             return False
+        now = time.time()  # `time_start` is wall-clock time
         return all(now - (request.time_start or now) < WAIT_LIMIT for request in running)
 
-    def give_back(self) -> None:
-        """Narrow the QoS first (so the broker does not hand the messages straight back), then requeue them."""
-        if self.wide:
-            self.qos.decrement_eventually(self.children)
-            self.qos.update()
-            self.wide = False
+    def give_back(self, now: float) -> None:
+        """Credit, narrow the QoS (so the broker does not hand the messages straight back), then requeue them."""
+        waiting = self.forget()
+        if waiting is None:
+            self.retry_at = now + CREDIT_RETRY_SECONDS
+            return
+        self.narrow()
+        for request in waiting:
+            request.reject(requeue=True)
+        logger.debug('gave %d waiting messages back to the queue: every pool child is busy', len(waiting))
+
+    def forget(self) -> list['LookAheadRequest'] | None:
+        """Credit the waiting first deliveries and stop tracking them, so they do not run here; None (and nothing
+        changed) when PostgreSQL refused the credit."""
         waiting = [request for request, _ in self.waiting.values()]
+        if not credit_released([request.id for request in waiting if not request.delivery_info.get('redelivered')]):
+            return None
         self.waiting.clear()
         for request in waiting:
             request.given_back = True
             task_ready(request)
-            request.reject(requeue=True)
-        credit_released([request.id for request in waiting if not request.delivery_info.get('redelivered')])
-        logger.debug('gave %d waiting messages back to the queue: every pool child is busy', len(waiting))
+        return waiting
 
 
 #: This worker process's look-ahead, while its consumer runs (one consumer per worker process).
@@ -96,18 +115,25 @@ class LookAheadStep(bootsteps.StartStopStep):
     def start(self, c: Any) -> None:
         global _current
         prefork = get_implementation(c.controller.pool_cls) is PreforkPool
-        if not (prefork and c.qos_global and c.app.conf.worker_prefetch_multiplier == 1):
+        if not (prefork and c.hub is not None and c.qos_global and c.app.conf.worker_prefetch_multiplier == 1):
             return  # a fixed QoS (quorum queues, Redis) or a prefetch the user chose: left as it is
         _current = LookAhead(c.qos, c.controller.concurrency)
         _current.widen()
         self._timer = c.timer.call_repeatedly(CHECK_EVERY, _current.check)
 
     def stop(self, c: Any) -> None:
+        """Waiting messages go back now on a warm shutdown; after a lost connection the broker requeues them, marked
+        `redelivered`, so they are credited too."""
         global _current
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        _current = None  # the consumer's restart (a new connection) forgets every unacknowledged message
+        if _current is not None:
+            if c.connection is not None and _current.extra:
+                _current.give_back(time.monotonic())
+            else:
+                _current.forget()
+        _current = None
 
     shutdown = stop
 
