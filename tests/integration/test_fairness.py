@@ -37,6 +37,7 @@ def test_a_short_task_never_waits_behind_long_ones(
     busy = make_worker(queues=private_queue, pool='prefork', concurrency=2, extra_args=INCLUDE)
     first_long = send(LONG_SECONDS)
     wait_for(lambda: _started(first_long), timeout=60, what='the first long task to start')
+    second = None
     try:
         # When a short task is sent, it runs at once in the other child
         send(0).get(timeout=30, interval=0.05)
@@ -45,9 +46,11 @@ def test_a_short_task_never_waits_behind_long_ones(
         wait_for(lambda: _started(second_long), timeout=60, what='the second long task to start')
         short = send(0)
         # Then that one was not reserved by the busy worker: a second worker starting now runs it
-        make_worker(queues=private_queue, extra_args=INCLUDE)
+        second = make_worker(queues=private_queue, extra_args=INCLUDE)
         short.get(timeout=60, interval=0.05)
         assert celery_app.backend.get_task_meta(short.id)['worker'] != busy.name
         assert (first_long.state, second_long.state) == ('STARTED', 'STARTED')
     finally:
         busy.kill()
+        if second is not None:  # the long tasks go to it now, and its warm shutdown would wait for them
+            second.kill()

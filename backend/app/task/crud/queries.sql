@@ -242,7 +242,7 @@ RETURNING deliveries
 -- name: credit_released
 -- First deliveries given back unstarted: their next start, marked redelivered, counts as what it is (a first
 -- delivery is never counted, so with no row yet the next start makes 1; a retry's message under a counted id, one less).
-INSERT INTO task_delivery AS d (task_id, deliveries) SELECT unnest(%(task_ids)s::text[]), 0
+INSERT INTO task_delivery AS d (task_id, deliveries) SELECT DISTINCT unnest(%(task_ids)s::text[]), 0
 ON CONFLICT (task_id) DO UPDATE SET deliveries = d.deliveries - 1
 
 -- name: purge_expired_deliveries

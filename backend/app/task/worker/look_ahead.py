@@ -13,10 +13,13 @@ QoS narrows to the pool size until a child is free and no running task is long:
 a busy worker holds nothing another worker could run. A message given back
 arrives again marked `redelivered`; if it was a first delivery, a delivery
 credit keeps the redelivery limit from counting it (`deliveries.credit_released`).
+While PostgreSQL cannot take the credit, the waiting messages stay and run here.
 """
 
+import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import bootsteps
@@ -33,9 +36,8 @@ logger = logging.getLogger(__name__)
 WAIT_LIMIT = 0.1
 #: How often the waiting messages are looked at.
 CHECK_EVERY = WAIT_LIMIT / 4
-#: After PostgreSQL refused a delivery credit, messages stay (and run here) for this long before the next try, so an
-#: outage does not stall the event loop every `CHECK_EVERY`.
-CREDIT_RETRY_SECONDS = 30.0
+#: Longest the event loop waits for PostgreSQL to take a delivery credit; without one the messages stay and run here.
+CREDIT_TIMEOUT = 2.0
 
 
 class LookAhead:
@@ -45,8 +47,9 @@ class LookAhead:
         self.qos = qos
         self.children = children
         self.extra = 0
-        self.retry_at = 0.0
         self.waiting: dict[int, tuple[LookAheadRequest, float]] = {}
+        # The credit's round trip runs here, so a stalled PostgreSQL holds the event loop CREDIT_TIMEOUT at most.
+        self._crediting = ThreadPoolExecutor(max_workers=1, thread_name_prefix='fba-look-ahead')
 
     def widen(self) -> None:
         before = self.qos.value
@@ -54,17 +57,20 @@ class LookAhead:
         self.extra = self.qos.value - before
 
     def narrow(self) -> None:
-        self.qos.decrement_eventually(self.extra)
+        extra, self.extra = self.extra, 0
+        self.qos.decrement_eventually(extra)
         self.qos.update()
-        self.extra = 0
 
     def received(self, request: 'LookAheadRequest') -> None:
         self.waiting[id(request)] = (request, time.monotonic())
 
     def check(self) -> None:
         now = time.monotonic()
-        if self.extra and now >= self.retry_at and any(now - since >= WAIT_LIMIT for _, since in self.waiting.values()):
-            self.give_back(now)
+        if self.extra and any(now - since >= WAIT_LIMIT for _, since in self.waiting.values()):
+            # Narrowed first, so the broker does not hand the messages straight back; deliveries already on their
+            # way arrive during the QoS call and go back with the rest.
+            self.narrow()
+            self.give_back(self.take_waiting(only_if_credited=True))
         elif not self.extra and not self.waiting and self._child_free_and_nothing_long():
             self.widen()
 
@@ -75,28 +81,41 @@ class LookAhead:
         now = time.time()  # `time_start` is wall-clock time
         return all(now - (request.time_start or now) < WAIT_LIMIT for request in running)
 
-    def give_back(self, now: float) -> None:
-        """Credit, narrow the QoS (so the broker does not hand the messages straight back), then requeue them."""
-        waiting = self.forget()
-        if waiting is None:
-            self.retry_at = now + CREDIT_RETRY_SECONDS
-            return
-        self.narrow()
-        for request in waiting:
-            request.reject(requeue=True)
-        logger.debug('gave %d waiting messages back to the queue: every pool child is busy', len(waiting))
+    def take_waiting(self, *, only_if_credited: bool) -> list['LookAheadRequest']:
+        """Credit the waiting first deliveries and stop tracking the waiting messages, so they do not run here.
 
-    def forget(self) -> list['LookAheadRequest'] | None:
-        """Credit the waiting first deliveries and stop tracking them, so they do not run here; None (and nothing
-        changed) when PostgreSQL refused the credit."""
+        With `only_if_credited`, none is taken when PostgreSQL did not take the credit (they run here instead).
+        """
         waiting = [request for request, _ in self.waiting.values()]
-        if not credit_released([request.id for request in waiting if not request.delivery_info.get('redelivered')]):
-            return None
+        first = [request.id for request in waiting if not request.delivery_info.get('redelivered')]
+        if not self._credit(first) and only_if_credited:
+            return []
         self.waiting.clear()
         for request in waiting:
             request.given_back = True
             task_ready(request)
         return waiting
+
+    def _credit(self, task_ids: list[str]) -> bool:
+        if not task_ids:
+            return True
+        try:
+            return self._crediting.submit(credit_released, task_ids).result(timeout=CREDIT_TIMEOUT)
+        except TimeoutError:
+            logger.warning(
+                'PostgreSQL took no delivery credit within %s s: %d messages stay', CREDIT_TIMEOUT, len(task_ids)
+            )
+            return False
+
+    @staticmethod
+    def give_back(requests: list['LookAheadRequest']) -> None:
+        for request in requests:
+            request.reject(requeue=True)
+        if requests:
+            logger.debug('gave %d waiting messages back to the queue: every pool child is busy', len(requests))
+
+    def close(self) -> None:
+        self._crediting.shutdown(wait=False)
 
 
 #: This worker process's look-ahead, while its consumer runs (one consumer per worker process).
@@ -122,18 +141,25 @@ class LookAheadStep(bootsteps.StartStopStep):
         self._timer = c.timer.call_repeatedly(CHECK_EVERY, _current.check)
 
     def stop(self, c: Any) -> None:
-        """Waiting messages go back now on a warm shutdown; after a lost connection the broker requeues them, marked
-        `redelivered`, so they are credited too."""
+        """The waiting messages go back now on a warm shutdown; after a lost connection the broker requeues them,
+        marked `redelivered`, so their first deliveries are credited all the same."""
         global _current
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if _current is not None:
-            if c.connection is not None and _current.extra:
-                _current.give_back(time.monotonic())
-            else:
-                _current.forget()
-        _current = None
+        look_ahead, _current = _current, None
+        if look_ahead is None:
+            return
+        try:
+            if c.connection is None:
+                look_ahead.take_waiting(only_if_credited=False)
+                return
+            with contextlib.suppress(*c.connection_errors):
+                if look_ahead.extra:
+                    look_ahead.narrow()
+            look_ahead.give_back(look_ahead.take_waiting(only_if_credited=False))
+        finally:
+            look_ahead.close()
 
     shutdown = stop
 
