@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from backend.app.task.worker.look_ahead import CHECK_EVERY, WAIT_LIMIT
-from tests.support.reliability import INCLUDE, create_log_table, runs_per_task
+from tests.support.reliability import INCLUDE, create_log_table, dead_letter, publish_raw, runs_per_task
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq_only]
@@ -33,9 +33,13 @@ def _wait_for_prefetch(celery_app: Any, worker: Any, count: int) -> None:
     wait_for(lambda: _prefetch(celery_app, worker) == count, timeout=30, interval=0.05, what=f'prefetch {count}')
 
 
+def _deliveries_of(pg: psycopg.Connection, task_ids: list[str]) -> dict[str, int]:
+    rows = pg.execute('SELECT task_id, deliveries FROM task_delivery WHERE task_id = ANY(%s)', [task_ids]).fetchall()
+    return dict(rows)
+
+
 def _deliveries(pg: psycopg.Connection, results: list[Any]) -> dict[str, int]:
-    ids = [result.id for result in results]
-    return dict(pg.execute('SELECT task_id, deliveries FROM task_delivery WHERE task_id = ANY(%s)', [ids]).fetchall())
+    return _deliveries_of(pg, [result.id for result in results])
 
 
 def _send(celery_app: Any, queue: str, run: str, *seconds: float) -> list[Any]:
@@ -91,6 +95,33 @@ def test_the_worker_stays_narrow_while_a_long_task_runs_even_with_a_child_free(
     assert long.state == 'STARTED'
     # And it looks ahead again once the long task is done
     _each_ran_once(pg, run, [long, short, third])
+    _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
+
+
+def test_a_waiting_message_whose_id_postgresql_refuses_does_not_keep_the_others_from_going_back(
+    celery_app: Any, worker: Any, private_queue: str, pg: psycopg.Connection
+) -> None:
+    # Given both children busy with long tasks
+    run = uuid.uuid4().hex
+    busy = _send(celery_app, private_queue, run, LONG, LONG)
+    wait_for(lambda: all(result.state == 'STARTED' for result in busy), timeout=30, what='both children busy')
+    # When a message published by other code with a NUL in its task id, and a plain one, arrive together and wait
+    poison_id, plain_id = f'look-ahead-{uuid.uuid4().hex[:8]}\x00', f'look-ahead-{uuid.uuid4().hex[:8]}'
+    body = f'[["{run}", 0], {{}}, {{}}]'.encode()
+    publish_raw(
+        celery_app,
+        private_queue,
+        body,
+        'application/json',
+        *({'task': 'reliability.record', 'id': task_id} for task_id in (poison_id, plain_id)),
+    )
+    # Then both go back (the poison one needs no credit: it fails before it is counted), and the plain one runs
+    # once, as a first delivery; the poison one ends as a dead letter under its readable id
+    wait_for(lambda: _deliveries_of(pg, [plain_id]) == {plain_id: 1}, timeout=30, what='the plain one counted once')
+    assert wait_for(lambda: dead_letter(pg, poison_id.replace('\x00', '\\x00')), timeout=30, what='dead letter')
+    for result in busy:
+        result.get(timeout=30, interval=0.05)
+    assert runs_per_task(pg, run) == {busy[0].id: 1, busy[1].id: 1, plain_id: 1}
     _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
 
 

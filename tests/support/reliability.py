@@ -36,15 +36,18 @@ def dead_letter(conn: psycopg.Connection, task_id: str) -> dict | None:
         return cur.execute('SELECT * FROM task_dead_letter WHERE task_id = %s', [task_id]).fetchone()
 
 
-def publish_raw(app: Any, queue: str, body: bytes, content_type: str, headers: dict[str, Any]) -> None:
-    """Publish a message as code that bypasses the framework would (no checks), declaring the queue as Celery does."""
+def publish_raw(app: Any, queue: str, body: bytes, content_type: str, *headers: dict[str, Any]) -> None:
+    """Publish a message per `headers` as code that bypasses the framework would (no checks), on one connection (so
+    they arrive together), declaring the queue as Celery does."""
     with app.connection_for_write() as conn:
-        Producer(conn).publish(
-            body,
-            exchange=Exchange(''),
-            routing_key=queue,
-            content_type=content_type,
-            content_encoding='utf-8',
-            headers={'lang': 'py', 'argsrepr': '()', 'kwargsrepr': '{}', **headers},
-            declare=[app.amqp.queues[queue]],
-        )
+        producer = Producer(conn)
+        for one in headers:
+            producer.publish(
+                body,
+                exchange=Exchange(''),
+                routing_key=queue,
+                content_type=content_type,
+                content_encoding='utf-8',
+                headers={'lang': 'py', 'argsrepr': '()', 'kwargsrepr': '{}', **one},
+                declare=[app.amqp.queues[queue]],
+            )

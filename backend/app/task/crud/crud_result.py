@@ -7,6 +7,8 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from backend.app.task.crud.sql import query
+from backend.app.task.model.delivery import TASK_ID_LENGTH
+from backend.app.task.utils.json_safety import find_poison
 
 
 def get_result(conn: Connection, task_id: str) -> dict[str, Any] | None:
@@ -49,8 +51,14 @@ def count_delivery(conn: Connection, task_id: str) -> int:
 
 
 def credit_released(conn: Connection, task_ids: list[str]) -> None:
-    """First deliveries given back unstarted: the next start of each is its first delivery, not its second."""
-    conn.execute(query('credit_released'), {'task_ids': task_ids})
+    """First deliveries given back unstarted: the next start of each is its first delivery, not its second.
+
+    An id the counter cannot hold (a NUL or lone surrogate, which `TaskBase.before_start` refuses before counting;
+    longer than the column, which `count_delivery` cannot store) is never counted, so it needs no credit.
+    """
+    countable = [task_id for task_id in task_ids if len(task_id) <= TASK_ID_LENGTH and find_poison(task_id) is None]
+    if countable:
+        conn.execute(query('credit_released'), {'task_ids': countable})
 
 
 def store_results(conn: Connection, params: list[dict[str, Any]], *, lazy_commit: bool = False) -> None:
