@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.app.task.messaging import dispatch
 from backend.core.conf import get_settings
 from backend.main import create_app
 from tests.integration.test_send_batch import queued
@@ -115,3 +116,24 @@ async def test_requests_waiting_when_the_broker_goes_away_all_get_503_and_none_o
     for response in responses:
         assert_error(response, 503, 'The broker did not accept task task.add', 'Nothing was sent')
     assert queued(celery_app, private_queue) == 1
+
+
+async def test_requests_to_a_broker_that_stops_answering_get_503_once_the_confirm_timeout_has_passed(
+    celery_app: Any, private_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatch, 'CONFIRM_TIMEOUT', 1.0)
+    send = {'args': [1, 2], 'queue': private_queue}
+    async with proxied_client(celery_app) as (proxy, client):
+        # Given a publisher connected to a broker that then stops answering, without closing the connection
+        assert (await client.post('/api/v1/tasks/task.add/send', json=send)).status_code == 202
+        proxy.stall()
+        # When calls are sent to it, then each gets a 503 once the timeout has passed: no socket call waits for good
+        responses = await asyncio.wait_for(
+            asyncio.gather(*(client.post('/api/v1/tasks/task.add/send', json=send) for _ in range(3))), timeout=30
+        )
+        for response in responses:
+            assert_error(response, 503, 'The broker did not', 'task task.add')
+        # And the publisher serves the next call on a new connection once the broker answers again
+        proxy.flow()
+        response = await client.post('/api/v1/tasks/task.add/send', json=send)
+    assert response.status_code == 202, response.text

@@ -125,6 +125,41 @@ def test_a_waiting_message_whose_id_postgresql_refuses_does_not_keep_the_others_
     _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
 
 
+def test_while_postgresql_takes_no_credit_the_waiting_messages_stay_and_run_here_once(
+    celery_app: Any, worker: Any, private_queue: str, pg: psycopg.Connection
+) -> None:
+    # Given the delivery counter out of reach (its table renamed: the credit fails as on a PostgreSQL outage)
+    pg.execute('ALTER TABLE task_delivery RENAME TO task_delivery_away')
+    try:
+        # When four long tasks arrive: two run, two wait, and PostgreSQL takes no credit for them
+        run = uuid.uuid4().hex
+        results = _send(celery_app, private_queue, run, LONG, LONG, LONG, LONG)
+        # Then the worker narrows its QoS (the broker sends nothing more) but keeps the two waiting messages
+        _wait_for_prefetch(celery_app, worker, CHILDREN)
+    finally:
+        pg.execute('ALTER TABLE task_delivery_away RENAME TO task_delivery')
+    # And they run here, once each, as first deliveries: given back, they would have come again marked
+    # `redelivered` and been counted, now that the counter is back
+    _each_ran_once(pg, run, results)
+    assert _deliveries(pg, results) == {}
+    # And the worker looks ahead again once they are done
+    _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
+
+
+def test_after_the_pool_grew_the_worker_looks_ahead_by_its_new_size(
+    celery_app: Any, worker: Any, private_queue: str, pg: psycopg.Connection
+) -> None:
+    # Given the pool grown by two children (Celery widens the QoS by two for them)
+    celery_app.control.pool_grow(2, destination=[worker.name], reply=True, timeout=10)
+    grown = CHILDREN + 2
+    _wait_for_prefetch(celery_app, worker, grown + CHILDREN)
+    # When more long tasks arrive than it has children, so the worker narrows, gives back and runs them all
+    run = uuid.uuid4().hex
+    _each_ran_once(pg, run, _send(celery_app, private_queue, run, *[LONG] * (grown + 2)))
+    # Then it looks ahead again by one message per child it has now
+    _wait_for_prefetch(celery_app, worker, 2 * grown)
+
+
 def test_a_prefetch_the_user_chose_is_left_as_it_is(
     celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Connection
 ) -> None:

@@ -9,7 +9,7 @@ class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target_port`.
 
     `stall()` stops passing on what clients send (it stays here, the service
-    never sees it); `cut()` then drops every connection, discarding it, and
+    does not see it until `flow()`); `cut()` then drops every connection, discarding it, and
     refuses new ones, as a broker that went away would; `drop()` only closes
     the connections made so far.
     """
@@ -29,6 +29,10 @@ class TcpProxy:
 
     def stall(self) -> None:
         self._flowing.clear()
+
+    def flow(self) -> None:
+        """Pass on what was held, and whatever follows, as a broker that answers again would."""
+        self._flowing.set()
 
     def drop(self) -> None:
         """Close the connections made so far and keep accepting new ones, as a broker that restarted would."""

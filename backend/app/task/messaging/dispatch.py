@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 #: Messages published between two waits for RabbitMQ's confirms (and per Redis pipeline).
 CONFIRM_WINDOW = 5000
+#: Longest wait for the broker's confirms, and for any socket call of a publishing connection.
 CONFIRM_TIMEOUT = 30.0
 #: The headers that differ between the calls of one batch (all strings).
 VARYING_HEADERS = ('id', 'root_id', 'argsrepr', 'kwargsrepr')
@@ -51,6 +52,15 @@ def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **o
         ) from error
     except ChannelError as error:
         raise BrokerRefused(f'The broker refused task {name}: {error.reply_text}. Nothing was sent.') from error
+
+
+def publishing_options(app: Celery) -> dict[str, Any]:
+    """Transport options of a connection that publishes: confirms are counted by `Confirms`, and a broker that
+    stops answering without closing the connection fails a socket call after CONFIRM_TIMEOUT instead of holding it."""
+    options = {**app.conf.broker_transport_options, 'confirm_publish': False}
+    if app.connection_for_write().transport.driver_type == 'amqp':
+        return {**options, 'read_timeout': CONFIRM_TIMEOUT, 'write_timeout': CONFIRM_TIMEOUT}
+    return {**options, 'socket_timeout': CONFIRM_TIMEOUT}
 
 
 def publish_many(
@@ -78,10 +88,9 @@ def publish_many(
         check_storable(kwargs, f'call {index}: kwargs')
     prepared = prepare(app, name, options)
     ids = list(task_ids) if task_ids is not None else [uuid() for _ in calls]
-    transport_options = {**app.conf.broker_transport_options, 'confirm_publish': False}
     sent = 0
     try:
-        with ExitStack() as stack, app.connection_for_write(transport_options=transport_options) as connection:
+        with ExitStack() as stack, app.connection_for_write(transport_options=publishing_options(app)) as connection:
             producer = connection.Producer()
             send = prepared.sender(connection, producer)
             confirms = Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None

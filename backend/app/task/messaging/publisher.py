@@ -24,7 +24,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 from kombu.utils.uuid import uuid
 
-from backend.app.task.messaging.dispatch import CONFIRM_WINDOW, Confirms, Prepared, prepare
+from backend.app.task.messaging.dispatch import CONFIRM_WINDOW, Confirms, Prepared, prepare, publishing_options
 from backend.app.task.messaging.errors import BrokerRefused, BrokerUnavailable
 from backend.app.task.utils.json_safety import check_storable
 
@@ -169,8 +169,7 @@ class Publisher:
 
     def _connect(self) -> tuple[Any, Any]:
         if self._connection is None:
-            options = {**self.app.conf.broker_transport_options, 'confirm_publish': False}
-            connection = self.app.connection_for_write(transport_options=options)
+            connection = self.app.connection_for_write(transport_options=publishing_options(self.app))
             try:
                 policy = self.app.conf.task_publish_retry_policy or {}
                 connection.ensure_connection(**{k: v for k, v in policy.items() if k != 'retry_errors'})
@@ -196,6 +195,10 @@ def _refusal(call: _Call, error: Exception, broker_errors: tuple[type[BaseExcept
     """What the request's caller gets: BrokerRefused or BrokerUnavailable (the API's 503), naming no broker address."""
     if isinstance(error, ChannelError):
         return BrokerRefused(f'The broker refused task {call.name}: {error.reply_text}. Nothing was sent.')
+    if isinstance(error, TimeoutError):
+        return BrokerUnavailable(
+            f'The broker did not confirm task {call.name} in time: it may or may not have been queued.'
+        )
     if isinstance(error, broker_errors):
         return BrokerUnavailable(
             f'The broker did not accept task {call.name}: {type(error).__name__}. Nothing was sent.'

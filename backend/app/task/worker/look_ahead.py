@@ -43,13 +43,18 @@ CREDIT_TIMEOUT = 2.0
 class LookAhead:
     """The messages waiting for a child in this worker, and how far the QoS is widened."""
 
-    def __init__(self, qos: Any, children: int) -> None:
+    def __init__(self, qos: Any, pool: Any) -> None:
         self.qos = qos
-        self.children = children
+        self.pool = pool
         self.extra = 0
         self.waiting: dict[int, tuple[LookAheadRequest, float]] = {}
         # The credit's round trip runs here, so a stalled PostgreSQL holds the event loop CREDIT_TIMEOUT at most.
         self._crediting = ThreadPoolExecutor(max_workers=1, thread_name_prefix='fba-look-ahead')
+
+    @property
+    def children(self) -> int:
+        """The pool's size now: `--autoscale` and the `pool_grow`/`pool_shrink` commands change it."""
+        return int(self.pool.num_processes)
 
     def widen(self) -> None:
         before = self.qos.value
@@ -136,7 +141,7 @@ class LookAheadStep(bootsteps.StartStopStep):
         prefork = get_implementation(c.controller.pool_cls) is PreforkPool
         if not (prefork and c.hub is not None and c.qos_global and c.app.conf.worker_prefetch_multiplier == 1):
             return  # a fixed QoS (quorum queues, Redis) or a prefetch the user chose: left as it is
-        _current = LookAhead(c.qos, c.controller.concurrency)
+        _current = LookAhead(c.qos, c.pool)
         _current.widen()
         self._timer = c.timer.call_repeatedly(CHECK_EVERY, _current.check)
 
