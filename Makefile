@@ -25,10 +25,10 @@ run: $(STAMP)
 
 ## Set up and run the whole suite: everything on RabbitMQ, then the broker tests again on Redis.
 ## The console's browser tests need Debian's chromium: scripts/browser.sh installs it when missing.
-## Each pass runs in TEST_PROCESSES pytest-xdist processes (default 2; 0: one process), each with its own database,
+## Each pass runs in TEST_PROCESSES pytest-xdist processes (default 3; 0: one process), each with its own database,
 ## vhost and Redis database; a test file stays in one process, so its module fixtures are made once.
 ## FBA_TEST_SERVICES=embedded: once, in one process, against embedded PostgreSQL and Redis (RabbitMQ-only tests skipped).
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 PARALLEL := -n $(TEST_PROCESSES) --dist loadfile
 ifeq ($(FBA_TEST_SERVICES),embedded)
 test: $(STAMP)

@@ -134,10 +134,13 @@ def test_a_failure_is_stored_and_dead_lettered_with_the_secret_values_scrubbed(
     assert not [s for s in SECRETS if s in worker.log()]
 
 
-def test_celery_inspect_shows_a_waiting_call_masked(celery_app: Any, secret_worker: tuple[WorkerProcess, str]) -> None:
+@pytest.mark.parametrize('name', ['test.secret_login', 'test.secret_own_request'])
+def test_celery_inspect_shows_a_waiting_call_masked(
+    celery_app: Any, secret_worker: tuple[WorkerProcess, str], name: str
+) -> None:
     worker, q = secret_worker
-    # Given a call the worker holds until its countdown ends
-    waiting = secret_tasks.secret_login.apply_async(ARGS, KWARGS, queue=q, countdown=600)
+    # Given a call the worker holds until its countdown ends (of a task with the worker's request class, or its own)
+    waiting = celery_app.tasks[name].apply_async(ARGS, KWARGS, queue=q, countdown=600)
     inspect = celery_app.control.inspect(destination=[worker.name], timeout=2)
 
     def scheduled() -> list[Any]:

@@ -6,6 +6,8 @@ the dead letter's call (requeue sends it again) and the stored result value.
 
 from typing import Any
 
+from celery.worker.request import Request
+
 from backend.app.task.tasks.base import task
 
 PASSWORD = 'pw-Hunter2-positional-7f3a'
@@ -32,3 +34,13 @@ def secret_login(
 def secret_headers(self: Any, previous: Any) -> list[str]:
     """The headers of this call: a chain passes the previous result (holding a token) as the first argument."""
     return [self.request.argsrepr, self.request.kwargsrepr]
+
+
+class OwnRequest(Request):
+    """A request class of a task's own, which Celery lets a task name."""
+
+
+@task(name='test.secret_own_request', Request='tests.support.secret_tasks:OwnRequest')
+def secret_own_request(user: str, password: str, *, api_key: str, profile: dict[str, Any] | None = None) -> str:
+    """A task with its own request class: the worker masks what it shows of it all the same."""
+    return user

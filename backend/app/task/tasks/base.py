@@ -66,7 +66,8 @@ def _wrap_run(fun: Callable[..., Any], bound: bool) -> Any:
 
 class TaskBase(Task):
     #: Worker request class: acknowledges a message only once its (possibly batched) result is committed, and
-    #: shows the call and result masked in events and `celery inspect`.
+    #: shows the call and result masked in events and `celery inspect`. A task that names its own class gets this
+    #: one beneath it (`start_strategy`).
     Request = 'backend.app.task.worker.masked_request:MaskedRequest'
     #: The task body is a coroutine run on the worker process's event loop.
     is_async: bool = False
@@ -90,6 +91,13 @@ class TaskBase(Task):
         fun = run.__func__ if isinstance(run, staticmethod) else run
         cls.is_async = inspect.iscoroutinefunction(fun)
         cls.run = _wrap_run(fun, bound=not isinstance(run, staticmethod))
+
+    def start_strategy(self, app: Any, consumer: Any, **kwargs: Any) -> Any:
+        """A task's own `Request` class (Celery lets a task name one) gets the worker's behaviour too, below it."""
+        from backend.app.task.worker.masked_request import with_masking
+
+        self.Request = with_masking(self.Request)  # type: ignore[assignment]  # Celery takes a class or a path
+        return super().start_strategy(app, consumer, **kwargs)
 
     @property
     def request(self) -> Context:

@@ -6,9 +6,12 @@ decoded arguments `celery inspect active|reserved|scheduled` would show
 (they show the masked headers instead).
 """
 
+import functools
 from typing import Any
 
 from celery.events.event import group_from
+from celery.worker.request import Request
+from kombu.utils.imports import symbol_by_name
 
 from backend.app.task.results.batch import BatchedRequest
 from backend.app.task.utils.redact import redact_repr
@@ -29,3 +32,12 @@ class MaskedRequest(LookAheadRequest, BatchedRequest):
 
     def info(self, safe: bool = False) -> dict[str, Any]:
         return super().info(safe=True)
+
+
+@functools.cache
+def with_masking(request: str | type[Request]) -> type[Request]:
+    """`request` (a task's own class or its import path) with `MaskedRequest` between it and Celery's `Request`."""
+    cls: type[Request] = symbol_by_name(request)
+    if issubclass(cls, MaskedRequest):
+        return cls
+    return type(cls.__name__, (cls, MaskedRequest), {'__module__': cls.__module__, '__doc__': cls.__doc__})
