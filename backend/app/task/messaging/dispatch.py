@@ -24,7 +24,7 @@ from kombu.utils.uuid import uuid
 from backend.app.task.errors import PoisonValue
 from backend.app.task.internals import kombu_private
 from backend.app.task.messaging.call_headers import task_parameter_names
-from backend.app.task.messaging.errors import BrokerRefused, BrokerUnavailable
+from backend.app.task.messaging.errors import SEND_UNCERTAIN, BrokerRefused, BrokerUnavailable
 from backend.app.task.messaging.queues import native_delay_route
 from backend.app.task.messaging.redis_acks import is_redis
 from backend.app.task.utils.json_safety import check_storable
@@ -56,11 +56,10 @@ def publish(app: Celery, name: str, args: list[Any], kwargs: dict[str, Any], **o
 
 def publishing_options(app: Celery) -> dict[str, Any]:
     """Transport options of a connection that publishes: confirms are counted by `Confirms`, and a broker that
-    stops answering without closing the connection fails a socket call after CONFIRM_TIMEOUT instead of holding it."""
-    options = {**app.conf.broker_transport_options, 'confirm_publish': False}
-    if app.connection_for_write().transport.driver_type == 'amqp':
-        return {**options, 'read_timeout': CONFIRM_TIMEOUT, 'write_timeout': CONFIRM_TIMEOUT}
-    return {**options, 'socket_timeout': CONFIRM_TIMEOUT}
+    stops answering without closing the connection fails a socket call after CONFIRM_TIMEOUT instead of holding it
+    (unless the broker's transport options set another timeout)."""
+    keys = ('read_timeout', 'write_timeout') if connection_is_amqp(app) else ('socket_timeout',)
+    return {**dict.fromkeys(keys, CONFIRM_TIMEOUT), **app.conf.broker_transport_options, 'confirm_publish': False}
 
 
 def publish_many(
@@ -89,8 +88,9 @@ def publish_many(
     prepared = prepare(app, name, options)
     ids = list(task_ids) if task_ids is not None else [uuid() for _ in calls]
     sent = 0
+    connection = app.connection_for_write(transport_options=publishing_options(app))
     try:
-        with ExitStack() as stack, app.connection_for_write(transport_options=publishing_options(app)) as connection:
+        with ExitStack() as stack:
             producer = connection.Producer()
             send = prepared.sender(connection, producer)
             confirms = Confirms(connection, producer.channel) if connection.transport.driver_type == 'amqp' else None
@@ -110,11 +110,20 @@ def publish_many(
             if confirms is not None:
                 confirms.wait_for(len(calls))
                 sent = len(calls)
-    except (OperationalError, ConnectionError, TimeoutError, MessageNacked) as error:
-        raise BrokerUnavailable(
-            f'The broker did not accept all calls of task {name}: {type(error).__name__}. '
-            f'The first {sent} of {len(calls)} were sent.'
-        ) from error
+    except BaseException as error:
+        connection.collect()  # no close handshake, which a broker that stopped answering would never finish
+        confirmed = f'The first {sent} of {len(calls)} were sent'
+        if isinstance(error, SEND_UNCERTAIN):
+            raise BrokerUnavailable(
+                f'The broker did not confirm all calls of task {name}: {type(error).__name__}. '
+                f'{confirmed}; the others may or may not have been queued.'
+            ) from error
+        if isinstance(error, (OperationalError, MessageNacked, *connection.connection_errors)):
+            raise BrokerUnavailable(
+                f'The broker did not accept all calls of task {name}: {type(error).__name__}. {confirmed}.'
+            ) from error
+        raise
+    connection.release()
     return ids
 
 

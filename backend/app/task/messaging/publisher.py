@@ -25,7 +25,7 @@ from kombu.exceptions import OperationalError
 from kombu.utils.uuid import uuid
 
 from backend.app.task.messaging.dispatch import CONFIRM_WINDOW, Confirms, Prepared, prepare, publishing_options
-from backend.app.task.messaging.errors import BrokerRefused, BrokerUnavailable
+from backend.app.task.messaging.errors import SEND_UNCERTAIN, BrokerRefused, BrokerUnavailable
 from backend.app.task.utils.json_safety import check_storable
 
 logger = logging.getLogger(__name__)
@@ -141,12 +141,13 @@ class Publisher:
             try:
                 self._publish(window)
             except Exception as error:  # whatever it is, it fails these requests, never the thread serving them all
-                self._disconnect()
-                stale = reused and attempt == 1 and not isinstance(error, TimeoutError | MessageNacked)
+                stale = reused and attempt == 1 and not isinstance(error, (*SEND_UNCERTAIN, MessageNacked))
                 if isinstance(error, self._broker_errors) and not isinstance(error, ChannelError) and stale:
+                    self._disconnect(broken=True)
                     continue
                 for call in window:
                     call.resolve(_refusal(call, error, self._broker_errors))
+                self._disconnect(broken=True)
                 return
             for call in window:
                 call.resolve(call.task_id)
@@ -182,10 +183,14 @@ class Publisher:
             self._connection, self._producer, self._published = connection, producer, 0
         return self._connection, self._producer
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, *, broken: bool = False) -> None:
+        """Close the connection; a `broken` one without the close handshake a stalled broker would never finish."""
         if self._connection is not None:
             try:
-                self._connection.release()
+                if broken:
+                    self._connection.collect()
+                else:
+                    self._connection.release()
             except Exception:  # already broken: nothing left to close cleanly
                 logger.debug('publisher: closing a broken connection failed', exc_info=True)
         self._connection = self._producer = self._confirms = None
@@ -195,9 +200,9 @@ def _refusal(call: _Call, error: Exception, broker_errors: tuple[type[BaseExcept
     """What the request's caller gets: BrokerRefused or BrokerUnavailable (the API's 503), naming no broker address."""
     if isinstance(error, ChannelError):
         return BrokerRefused(f'The broker refused task {call.name}: {error.reply_text}. Nothing was sent.')
-    if isinstance(error, TimeoutError):
+    if isinstance(error, SEND_UNCERTAIN):
         return BrokerUnavailable(
-            f'The broker did not confirm task {call.name} in time: it may or may not have been queued.'
+            f'The broker did not confirm task {call.name}: {type(error).__name__}. It may or may not have been queued.'
         )
     if isinstance(error, broker_errors):
         return BrokerUnavailable(
