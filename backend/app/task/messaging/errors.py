@@ -16,7 +16,7 @@ SEND_UNCERTAIN: tuple[type[BaseException], ...] = (
 
 
 class BrokerUnavailable(TaskError):
-    """The message broker did not accept the message; nothing was sent."""
+    """The message broker did not take the message: nothing was sent, or (`SEND_UNCERTAIN`) it may have been."""
 
 
 class BrokerRefused(TaskError):
