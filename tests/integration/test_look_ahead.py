@@ -1,7 +1,7 @@
 """A prefork worker holds one message per child ahead, and gives back any that waits while every child is busy.
 
 `backend/app/task/worker/look_ahead.py`: on RabbitMQ classic queues with the
-default prefetch multiplier (1), the worker's QoS is twice its pool. A message
+default prefetch multiplier (1), the worker's QoS is its pool plus `AHEAD_PER_CHILD` per child. A message
 that waits `WAIT_LIMIT` for a child goes back to the queue, unstarted, with a
 delivery credit so its next start counts as its first delivery; the QoS narrows
 to the pool until a child is free and nothing long runs.
@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from backend.app.task.worker.look_ahead import CHECK_EVERY, WAIT_LIMIT
+from backend.app.task.worker.look_ahead import AHEAD_PER_CHILD, CHECK_EVERY, WAIT_LIMIT
 from tests.support.reliability import INCLUDE, create_log_table, dead_letter, publish_raw, runs_per_task
 from tests.support.wait import wait_for
 
@@ -22,6 +22,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq_only]
 #: Much longer than `WAIT_LIMIT`: a message behind two such tasks is given back.
 LONG = 1.0
 CHILDREN = 2
+
+
+def _wide(children: int) -> int:
+    """The QoS of a worker looking ahead with `children` children."""
+    return children * (1 + AHEAD_PER_CHILD)
 
 
 def _prefetch(celery_app: Any, worker: Any) -> int | None:
@@ -57,7 +62,7 @@ def worker(celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Co
     """A worker with the default settings (prefork, 2 children, prefetch multiplier 1), looking ahead."""
     create_log_table(pg)
     started = make_worker(queues=private_queue, pool='prefork', concurrency=CHILDREN, extra_args=INCLUDE)
-    _wait_for_prefetch(celery_app, started, 2 * CHILDREN)
+    _wait_for_prefetch(celery_app, started, _wide(CHILDREN))
     return started
 
 
@@ -66,7 +71,7 @@ def test_messages_behind_busy_children_go_back_unstarted_and_count_as_first_deli
 ) -> None:
     assert LONG > 5 * WAIT_LIMIT
     for _ in range(2):
-        # When four long tasks arrive: two run, the next wait in the worker (its QoS is four) and are given back
+        # When four long tasks arrive: two run, the next wait in the worker (its QoS is wider) and are given back
         # (two, or one if the last was published after the first was given back and the QoS narrowed)
         run = uuid.uuid4().hex
         results = _send(celery_app, private_queue, run, LONG, LONG, LONG, LONG)
@@ -75,7 +80,7 @@ def test_messages_behind_busy_children_go_back_unstarted_and_count_as_first_deli
         counted = _deliveries(pg, results)
         assert 1 <= len(counted) <= 2 and set(counted.values()) == {1}
         # And once its children are free and nothing long runs, the worker looks ahead again
-        _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
+        _wait_for_prefetch(celery_app, worker, _wide(CHILDREN))
 
 
 def test_the_worker_stays_narrow_while_a_long_task_runs_even_with_a_child_free(
@@ -95,7 +100,7 @@ def test_the_worker_stays_narrow_while_a_long_task_runs_even_with_a_child_free(
     assert long.state == 'STARTED'
     # And it looks ahead again once the long task is done
     _each_ran_once(pg, run, [long, short, third])
-    _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
+    _wait_for_prefetch(celery_app, worker, _wide(CHILDREN))
 
 
 def test_a_waiting_message_whose_id_postgresql_refuses_does_not_keep_the_others_from_going_back(
@@ -122,7 +127,7 @@ def test_a_waiting_message_whose_id_postgresql_refuses_does_not_keep_the_others_
     for result in busy:
         result.get(timeout=30, interval=0.05)
     assert runs_per_task(pg, run) == {busy[0].id: 1, busy[1].id: 1, plain_id: 1}
-    _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
+    _wait_for_prefetch(celery_app, worker, _wide(CHILDREN))
 
 
 def test_while_postgresql_takes_no_credit_the_waiting_messages_stay_and_run_here_once(
@@ -143,7 +148,7 @@ def test_while_postgresql_takes_no_credit_the_waiting_messages_stay_and_run_here
     _each_ran_once(pg, run, results)
     assert _deliveries(pg, results) == {}
     # And the worker looks ahead again once they are done
-    _wait_for_prefetch(celery_app, worker, 2 * CHILDREN)
+    _wait_for_prefetch(celery_app, worker, _wide(CHILDREN))
 
 
 def test_after_the_pool_grew_the_worker_looks_ahead_by_its_new_size(
@@ -152,12 +157,12 @@ def test_after_the_pool_grew_the_worker_looks_ahead_by_its_new_size(
     # Given the pool grown by two children (Celery widens the QoS by two for them)
     celery_app.control.pool_grow(2, destination=[worker.name], reply=True, timeout=10)
     grown = CHILDREN + 2
-    _wait_for_prefetch(celery_app, worker, grown + CHILDREN)
+    _wait_for_prefetch(celery_app, worker, grown + AHEAD_PER_CHILD * CHILDREN)
     # When more long tasks arrive than it has children, so the worker narrows, gives back and runs them all
     run = uuid.uuid4().hex
     _each_ran_once(pg, run, _send(celery_app, private_queue, run, *[LONG] * (grown + 2)))
-    # Then it looks ahead again by one message per child it has now
-    _wait_for_prefetch(celery_app, worker, 2 * grown)
+    # Then it looks ahead again by its measure per child it has now
+    _wait_for_prefetch(celery_app, worker, _wide(grown))
 
 
 def test_a_prefetch_the_user_chose_is_left_as_it_is(

@@ -13,7 +13,7 @@ import psycopg
 from billiard.process import current_process
 from celery.exceptions import SoftTimeLimitExceeded
 
-from backend.app.task.tasks.base import task
+from backend.app.task.tasks.base import TaskBase, task
 from backend.app.task.utils.pg_connection import ThreadConnection
 
 LOG_TABLE = 'test_reliability_log'
@@ -148,3 +148,22 @@ def kill_worker(self: Any, run: str) -> None:
     main = os.getppid() if current_process().name != 'MainProcess' else os.getpid()
     os.kill(main, signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+class AfterItsResult(TaskBase):
+    """Does its last step after its result was stored (handed to the main process, on a prefork worker), before it
+    reports itself done: lingers `seconds`, or with none the first time kills its own pool process."""
+
+    def after_success(self, retval: Any, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        run, seconds = args
+        if seconds:
+            time.sleep(seconds)
+        elif [value for _, value, _, _ in logged_for(run)] == ['ran']:
+            note(run, task_id, 'dies')
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(name='reliability.after_its_result', base=AfterItsResult, bind=True)
+def after_its_result(self: Any, run: str, seconds: float) -> str:
+    note(run, self.request.id, 'ran')
+    return 'done'

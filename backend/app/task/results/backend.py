@@ -26,6 +26,7 @@ from backend.app.task.constants import TIME_START
 from backend.app.task.crud import crud_result
 from backend.app.task.internals import celery_private
 from backend.app.task.results.batch import ResultBatch
+from backend.app.task.results.relay import ResultRelay
 from backend.app.task.results.started import StartedWriter
 from backend.app.task.utils.json_safety import check_storable, storable_copy, storable_text
 from backend.app.task.utils.pg_connection import ThreadConnection
@@ -45,6 +46,7 @@ class PostgresBackend(BaseBackend):
         super().__init__(app, **kwargs)
         self._connection = ThreadConnection()
         self.result_batch = ResultBatch(get_settings().TASK_RESULT_BATCH, self._store_rows)
+        self.result_relay = ResultRelay(self._store_rows, self.exception_safe_to_retry)
         self.started_writer = StartedWriter(self._store_started, self.result_row)
         self._extended = bool(self.app.conf.result_extended)  # read once: `result_row` runs per task
 
@@ -72,10 +74,17 @@ class PostgresBackend(BaseBackend):
             check_storable(result, 'result')
         row = self.result_row(task_id, result, state, traceback, request)
         # A chord header's result must be committed before the chord counter sees it.
-        if state == states.SUCCESS and not getattr(request, 'chord', None) and self.result_batch.add(row):
+        held = state == states.SUCCESS and not getattr(request, 'chord', None)
+        if held and (self.result_batch.add(row) or (self._acks_late(request) and self.result_relay.send(row))):
             return result
         self._write([row])
         return result
+
+    def _acks_late(self, request: Any) -> bool:
+        """Whether the task's message waits for its outcome: one acknowledged when the task started must have its
+        result stored before the child reports it done."""
+        task = self.app.tasks.get(getattr(request, 'task', None) or '')
+        return bool(task is not None and task.acks_late)
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> None:
         celery_private.ensure_retryable(self, lambda: self._write(rows))

@@ -22,7 +22,7 @@ from typing import Any
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery.concurrency import get_implementation
 from celery.concurrency.solo import TaskPool as SoloPool
-from celery.exceptions import BackendStoreError
+from celery.exceptions import BackendStoreError, WorkerLostError
 from celery.worker.request import Request
 from celery.worker.state import task_ready
 from kombu.asynchronous import get_event_loop
@@ -91,7 +91,7 @@ class ResultBatch:
             logger.exception('could not store %d task results; their messages go back to the queue', len(rows))
             for requests in held.values():
                 for request in requests:
-                    _reject_now(request, requeue=True)
+                    reject_now(request, requeue=True)
                     _ACKS.finished(request.message)
             return
         _ACKS.acknowledge([request for requests in held.values() for request in requests])
@@ -137,7 +137,7 @@ class AckTracker:
         tags = {request.message.delivery_tag: request for request in requests}
         if channel is None or not all(isinstance(tag, int) for tag in tags):
             for request in requests:
-                _ack_now(request)
+                ack_now(request)
             return
         finished = self._finished.setdefault(channel, set())
         finished.update(tags)
@@ -148,15 +148,15 @@ class AckTracker:
         self._floor[channel] = floor
         covered = [tag for tag in tags if tag <= floor]
         if covered:
-            _ack_now(tags[max(covered)], multiple=True)
+            ack_now(tags[max(covered)], multiple=True)
             for tag in covered:
                 tags[tag].acknowledged = True
         for tag, request in tags.items():
             if tag > floor:
-                _ack_now(request)
+                ack_now(request)
 
 
-def _ack_now(request: Request, multiple: bool = False) -> None:
+def ack_now(request: Request, multiple: bool = False) -> None:
     request.message.ack_log_error(logger, request.connection_errors, multiple=multiple)
     request.acknowledged = True
 
@@ -173,7 +173,7 @@ def _ack_on_redis(channel: Any, requests: list[Request]) -> None:
         request.acknowledged = True
 
 
-def _reject_now(request: Request, requeue: bool) -> None:
+def reject_now(request: Request, requeue: bool) -> None:
     request.message.reject_log_error(logger, request.connection_errors, requeue=requeue)
     request.acknowledged = True
     request.send_event('task-rejected', requeue=requeue)
@@ -196,6 +196,14 @@ class BatchedRequest(Request):
         exc = exc_info.exception
         if isinstance(exc, ExceptionWithTraceback):
             exc = exc.exc
+        relay = getattr(self.task.backend, 'result_relay', None)
+        if isinstance(exc, WorkerLostError) and relay is not None and relay.hold_ack(self):
+            # As Celery does for a result stored before the loss (in a hook that runs after the store): the task
+            # succeeded, and its message is settled by its result's commit instead of being retried as a lost task.
+            logger.warning('task %s[%s] succeeded before its pool process was lost: %r', self.task_name, self.id, exc)
+            task_ready(self)
+            self.send_event('task-succeeded', result=None, runtime=None)
+            return
         if not isinstance(exc, BackendStoreError):
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
             return
@@ -219,11 +227,13 @@ class BatchedRequest(Request):
         if self.acknowledged:
             return
         batch = getattr(self.task.backend, 'result_batch', None)
-        if batch is None or not batch.active:
+        relay = getattr(self.task.backend, 'result_relay', None)
+        if batch is not None and batch.active:
+            if not batch.hold_ack(self):
+                ack_now(self)
+                _ACKS.finished(self.message)
+        elif relay is None or not relay.hold_ack(self):
             super().acknowledge()
-        elif not batch.hold_ack(self):
-            _ack_now(self)
-            _ACKS.finished(self.message)
 
     def reject(self, requeue: bool = False) -> None:
         if self.acknowledged:
@@ -232,7 +242,7 @@ class BatchedRequest(Request):
         if batch is None or not batch.active:
             super().reject(requeue=requeue)
         else:
-            _reject_now(self, requeue)
+            reject_now(self, requeue)
             _ACKS.finished(self.message)
 
 

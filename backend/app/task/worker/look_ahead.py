@@ -4,7 +4,9 @@ With acknowledgement after the task and a prefetch multiplier of 1, a prefork
 worker's QoS equals its pool size: a child's next message leaves the broker
 only once the child's last one is acknowledged, so every task waits a broker
 round trip. Where the QoS can change while consuming (RabbitMQ classic queues,
-Celery's global QoS) this consumer step widens it by the pool size, so a free
+Celery's global QoS) this consumer step widens it by `AHEAD_PER_CHILD` messages
+per child: one waiting for the child, and room for the finished tasks whose
+acknowledgement waits for their result's commit (`results/relay.py`), so a free
 child usually finds its next message in the worker already.
 
 A message that waits `WAIT_LIMIT` seconds for a free child (all of them busy
@@ -32,6 +34,9 @@ from backend.app.task.reliability.deliveries import credit_released
 
 logger = logging.getLogger(__name__)
 
+#: Messages per pool child the QoS is widened by: one waiting for the child, two acknowledgements waiting for a
+#: commit (fewer made the children wait for messages in the benchmark; more gained nothing).
+AHEAD_PER_CHILD = 3
 #: Seconds a message may wait in the worker for a free child before it goes back to the queue.
 WAIT_LIMIT = 0.1
 #: How often the waiting messages are looked at.
@@ -58,7 +63,7 @@ class LookAhead:
 
     def widen(self) -> None:
         before = self.qos.value
-        self.qos.increment_eventually(self.children)
+        self.qos.increment_eventually(self.children * AHEAD_PER_CHILD)
         self.extra = self.qos.value - before
 
     def narrow(self) -> None:

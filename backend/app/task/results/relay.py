@@ -1,0 +1,234 @@
+"""Prefork children hand their successful results to the main process, which commits them together.
+
+A prefork child that stores its own result waits for PostgreSQL's commit before
+it reports the task done and can be given its next one: about 40 % of a short
+task's time, while the main process has nothing to hand out. Instead the child
+sends the result's row over a socket pair the main process opened before it
+forked the pool, reports the task done at once, and takes the next task. A
+thread of the main process commits whatever rows have gathered meanwhile in one
+statement, and only then are their messages acknowledged, on the event loop: a
+crash before the commit (of the main process, the child or PostgreSQL) leaves
+the message unacknowledged, so the task runs again instead of losing its
+result; a commit that fails for good puts the messages back on the queue.
+
+A child sends its row before it reports the task done, and the main process
+reads the socket before it decides on an acknowledgement, so it always knows
+whether one must wait. Chord header results (the chord counter reads them),
+rows over `MAX_ROW_BYTES` and rows the socket cannot take at once are stored by
+the child itself, as before. The socket pair has no name: no other process can
+write to it.
+"""
+
+import collections
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from celery import bootsteps
+from celery.concurrency import get_implementation
+from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.worker.request import Request
+
+from backend.app.task.results.batch import ack_now, reject_now
+
+logger = logging.getLogger(__name__)
+
+#: Largest row a child hands over (a datagram); a bigger result is stored by the child.
+MAX_ROW_BYTES = 64 * 1024
+#: Most rows in one statement.
+MAX_ROWS = 500
+#: Longest a warm shutdown waits for the rows handed over to be committed.
+CLOSE_TIMEOUT = 10.0
+#: Longest text of the `task_result` key columns (`String(155)` in `model/result.py`); a row with a longer one
+#: (a message published by other code) is stored by the child, where PostgreSQL's refusal fails only its own task.
+MAX_KEY_LENGTH = 155
+KEY_COLUMNS = ('task_id', 'name', 'worker', 'queue')
+#: Task ids whose commit failed before their task was reported done, remembered so that report requeues the message.
+MAX_FAILED_REMEMBERED = 10_000
+#: One `store_results` row.
+Row = dict[str, Any]
+
+
+class ResultRelay:
+    """The children's end (`send`) and the main process's end (`hold_ack`, the committing thread)."""
+
+    def __init__(self, commit: Callable[[list[Row]], None], retryable: Callable[[Exception], bool]) -> None:
+        self._commit = commit
+        self._retryable = retryable
+        self._main_pid = 0
+        self._receiver: socket.socket | None = None
+        self._sender: socket.socket | None = None
+        self._hub: Any = None
+        self._rows: queue.SimpleQueue[Row | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        #: Rows handed over and not yet committed, per task id, and the requests whose acknowledgement waits for them.
+        self._uncommitted: collections.Counter[str] = collections.Counter()
+        self._waiting: dict[str, list[Request]] = {}
+        self._failed: dict[str, None] = {}
+        #: Outcomes of the commits, for the event loop: (task id, committed).
+        self._outcomes: collections.deque[tuple[str, bool]] = collections.deque()
+
+    def open(self) -> None:
+        """In the main process, before the pool forks its children."""
+        self._receiver, self._sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._receiver.setblocking(False)
+        self._sender.setblocking(False)
+        self._main_pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name='fba-result-relay', daemon=True)
+        self._thread.start()
+
+    # A child's end --------------------------------------------------------------------------------
+
+    def send(self, row: Row) -> bool:
+        """Hand `row` to the main process; False when the caller must store it itself."""
+        if self._sender is None or os.getpid() == self._main_pid:
+            return False
+        if any(len(row[column] or '') > MAX_KEY_LENGTH for column in KEY_COLUMNS):
+            return False
+        data = json.dumps(row).encode()
+        if len(data) > MAX_ROW_BYTES:
+            return False
+        try:
+            self._sender.send(data)
+        except OSError:  # the socket's buffer is full, or the main process is gone
+            return False
+        return True
+
+    # The main process's end ------------------------------------------------------------------------
+
+    def attach(self, hub: Any) -> None:
+        """Read the children's rows on the event loop (again after each reconnection, which clears its readers)."""
+        if self._receiver is not None:
+            self._hub = hub
+            hub.add_reader(self._receiver, self._read)
+
+    def hold_ack(self, request: Request) -> bool:
+        """Settle `request`'s message once its result's commit is known: False if no row of it was handed over
+        (the caller acknowledges as usual); a commit that failed already puts the message back now."""
+        if self._hub is None:
+            return False
+        self._read()
+        if request.id in self._uncommitted:
+            self._waiting.setdefault(request.id, []).append(request)
+            return True
+        if request.id in self._failed:
+            del self._failed[request.id]
+            _settle_one(request, committed=False)
+            return True
+        return False
+
+    def _read(self) -> None:
+        assert self._receiver is not None
+        while True:
+            try:
+                data = self._receiver.recv(MAX_ROW_BYTES)
+            except BlockingIOError:
+                return
+            try:
+                row = json.loads(data)
+                task_id = row['task_id']
+            except (ValueError, TypeError, KeyError):  # not a child's row: nothing here writes anything else
+                logger.error('the result relay received %d bytes that are not a result row; dropped', len(data))
+                continue
+            self._uncommitted[task_id] += 1
+            self._rows.put(row)
+
+    def _run(self) -> None:
+        while True:
+            first = self._rows.get()
+            if first is None:
+                return
+            rows = [first]
+            while len(rows) < MAX_ROWS:
+                try:
+                    row = self._rows.get_nowait()
+                except queue.Empty:
+                    break
+                if row is None:
+                    self._rows.put(None)  # stop after this commit
+                    break
+                rows.append(row)
+            self._outcomes.extend(self._store(rows))
+            self._hub.call_soon(self._settle)
+
+    def _store(self, rows: list[Row]) -> list[tuple[str, bool]]:
+        """Commit `rows`: together, or one by one after PostgreSQL refused them together for a reason other than
+        an outage (so one row it cannot take does not send the others' tasks back to the queue)."""
+        try:
+            self._commit(rows)
+        except Exception as error:
+            if len(rows) > 1 and not self._retryable(error):
+                return [outcome for row in rows for outcome in self._store([row])]
+            logger.exception('could not store %d task results; their messages go back to the queue', len(rows))
+            return [(row['task_id'], False) for row in rows]
+        return [(row['task_id'], True) for row in rows]
+
+    def _settle(self) -> None:
+        """On the event loop: acknowledge (or requeue) the requests whose rows are all committed now."""
+        while self._outcomes:
+            task_id, committed = self._outcomes.popleft()
+            self._uncommitted[task_id] -= 1
+            if self._uncommitted[task_id] > 0:
+                continue
+            del self._uncommitted[task_id]
+            waiting = self._waiting.pop(task_id, None)
+            for request in waiting or ():
+                _settle_one(request, committed)
+            if waiting is None and not committed:
+                self._remember_failed(task_id)
+
+    def _remember_failed(self, task_id: str) -> None:
+        """The task is not reported done yet (its child still runs its hooks, or died): its report requeues it."""
+        self._failed[task_id] = None
+        if len(self._failed) > MAX_FAILED_REMEMBERED:
+            del self._failed[next(iter(self._failed))]
+
+    def close(self) -> None:
+        """Warm shutdown: commit what was handed over and settle it, so those tasks do not run again."""
+        if self._thread is None or self._hub is None:
+            return
+        self._read()
+        self._rows.put(None)
+        self._thread.join(CLOSE_TIMEOUT)
+        self._settle()
+
+
+def _settle_one(request: Request, committed: bool) -> None:
+    try:
+        if committed:
+            ack_now(request)
+        else:
+            reject_now(request, requeue=True)
+    except Exception:  # a message of a channel that closed meanwhile: the broker delivers it again
+        logger.warning('task %s[%s]: its message could not be settled', request.task_name, request.id, exc_info=True)
+
+
+def open_in_prefork_worker(sender: Any, **kwargs: Any) -> None:
+    """`worker_init` receiver, connected by the app: a prefork worker with an event loop (which reads the rows)
+    opens the relay before it forks its children."""
+    relay = getattr(sender.app.backend, 'result_relay', None)
+    if relay is not None and sender.use_eventloop and get_implementation(sender.pool_cls) is PreforkPool:
+        relay.open()
+
+
+class ResultRelayStep(bootsteps.StartStopStep):
+    """Consumer step: reads the children's rows on the event loop; at shutdown, after the pool has stopped and
+    before the connection closes (it starts after the task consumer, so it shuts down before), commits and
+    acknowledges the last ones."""
+
+    requires = ('celery.worker.consumer.tasks:Tasks',)
+
+    def start(self, c: Any) -> None:
+        relay = getattr(c.app.backend, 'result_relay', None)
+        if relay is not None and c.hub is not None:
+            relay.attach(c.hub)
+
+    def shutdown(self, c: Any) -> None:
+        relay = getattr(c.app.backend, 'result_relay', None)
+        if relay is not None:
+            relay.close()
