@@ -56,10 +56,11 @@ def test_a_warm_shutdown_acknowledges_the_last_results_it_committed(
     # Given a prefork worker part-way through a queue of tasks that record each run
     create_log_table(pg)
     run = uuid.uuid4().hex
-    ids = [celery_app.send_task('reliability.record', args=[run, 0.01], queue=private_queue).id for _ in range(400)]
+    ids = [celery_app.send_task('reliability.record', args=[run, 0.1], queue=private_queue).id for _ in range(100)]
     first = make_worker(queues=private_queue, pool='prefork', concurrency=2, extra_args=INCLUDE)
-    wait_for(lambda: len(runs_per_task(pg, run)) >= 100, timeout=60, what='100 tasks to run')
-    # When it is told to stop (a warm shutdown: running tasks finish) and another worker runs the rest
+    wait_for(lambda: len(runs_per_task(pg, run)) >= 20, timeout=60, what='20 tasks to run')
+    # When it is told to stop while both children run a task (a warm shutdown: they finish) and another worker runs
+    # the rest
     os.kill(first.proc.pid, signal.SIGTERM)
     wait_for(lambda: not first.alive(), timeout=60, what='the worker to stop')
     assert 'Traceback' not in first.log(), first.log()[-5000:]
@@ -90,14 +91,15 @@ def test_a_result_whose_commit_failed_before_its_task_was_done_sends_the_message
 ) -> None:
     # Given a prefork worker, and the result table out of reach (renamed: PostgreSQL refuses every commit)
     create_log_table(pg)
-    make_worker(queues=private_queue, pool='prefork', concurrency=2, extra_args=INCLUDE)
+    worker = make_worker(queues=private_queue, pool='prefork', concurrency=2, extra_args=INCLUDE)
     run = uuid.uuid4().hex
     pg.execute('ALTER TABLE task_result RENAME TO task_result_away')
     try:
         # When a task's result is handed over and its commit fails while the task still runs its last step
-        result = celery_app.send_task('reliability.after_its_result', args=[run, 1.0], queue=private_queue)
+        result = celery_app.send_task('reliability.after_its_result', args=[run, 2.0], queue=private_queue)
         # Then its message is not acknowledged when the task is done but goes back to the queue: it runs again
         wait_for(lambda: runs_per_task(pg, run)[result.id] >= 2, timeout=60, what='the task to run again')
+        assert 'its result could not be stored; its message goes back to the queue' in worker.log()
     finally:
         pg.execute('ALTER TABLE task_result_away RENAME TO task_result')
     # And once PostgreSQL takes it, its result is stored

@@ -46,7 +46,7 @@ class PostgresBackend(BaseBackend):
         super().__init__(app, **kwargs)
         self._connection = ThreadConnection()
         self.result_batch = ResultBatch(get_settings().TASK_RESULT_BATCH, self._store_rows)
-        self.result_relay = ResultRelay(self._store_rows, self.exception_safe_to_retry)
+        self.result_relay = ResultRelay(self._store_rows)
         self.started_writer = StartedWriter(self._store_started, self.result_row)
         self._extended = bool(self.app.conf.result_extended)  # read once: `result_row` runs per task
 

@@ -29,6 +29,8 @@ from kombu.asynchronous import get_event_loop
 from kombu.message import Message
 
 from backend.app.task.messaging.redis_acks import ack_many, is_redis
+from backend.app.task.results.acks import ack_now, reject_now
+from backend.app.task.results.relay import Settled
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +158,6 @@ class AckTracker:
                 ack_now(request)
 
 
-def ack_now(request: Request, multiple: bool = False) -> None:
-    request.message.ack_log_error(logger, request.connection_errors, multiple=multiple)
-    request.acknowledged = True
-
-
 def _ack_on_redis(channel: Any, requests: list[Request]) -> None:
     try:
         ack_many(channel, [request.message for request in requests])
@@ -171,12 +168,6 @@ def _ack_on_redis(channel: Any, requests: list[Request]) -> None:
             raise
     for request in requests:
         request.acknowledged = True
-
-
-def reject_now(request: Request, requeue: bool) -> None:
-    request.message.reject_log_error(logger, request.connection_errors, requeue=requeue)
-    request.acknowledged = True
-    request.send_event('task-rejected', requeue=requeue)
 
 
 _ACKS = AckTracker()
@@ -197,12 +188,17 @@ class BatchedRequest(Request):
         if isinstance(exc, ExceptionWithTraceback):
             exc = exc.exc
         relay = getattr(self.task.backend, 'result_relay', None)
-        if isinstance(exc, WorkerLostError) and relay is not None and relay.hold_ack(self):
-            # As Celery does for a result stored before the loss (in a hook that runs after the store): the task
-            # succeeded, and its message is settled by its result's commit instead of being retried as a lost task.
-            logger.warning('task %s[%s] succeeded before its pool process was lost: %r', self.task_name, self.id, exc)
+        settled = relay.hold_ack(self) if isinstance(exc, WorkerLostError) and relay is not None else None
+        if settled in (Settled.HELD, Settled.REQUEUED):
+            # The child was lost after handing its result over (in a hook that runs after the store): its message is
+            # settled by that result's commit, not retried as a lost task; held, the task succeeded, as Celery
+            # counts one whose child stored its result itself before the loss.
             task_ready(self)
-            self.send_event('task-succeeded', result=None, runtime=None)
+            if settled is Settled.HELD:
+                logger.warning(
+                    'task %s[%s] succeeded before its pool process was lost: %r', self.task_name, self.id, exc
+                )
+                self.send_event('task-succeeded', result=None, runtime=None)
             return
         if not isinstance(exc, BackendStoreError):
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
@@ -232,7 +228,7 @@ class BatchedRequest(Request):
             if not batch.hold_ack(self):
                 ack_now(self)
                 _ACKS.finished(self.message)
-        elif relay is None or not relay.hold_ack(self):
+        elif relay is None or relay.hold_ack(self) is Settled.NOT_RELAYED:
             super().acknowledge()
 
     def reject(self, requeue: bool = False) -> None:

@@ -20,12 +20,15 @@ write to it.
 """
 
 import collections
+import dataclasses
+import enum
 import json
 import logging
 import os
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +37,7 @@ from celery.concurrency import get_implementation
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.worker.request import Request
 
-from backend.app.task.results.batch import ack_now, reject_now
+from backend.app.task.results.acks import ack_now, reject_now
 
 logger = logging.getLogger(__name__)
 
@@ -48,28 +51,47 @@ CLOSE_TIMEOUT = 10.0
 #: (a message published by other code) is stored by the child, where PostgreSQL's refusal fails only its own task.
 MAX_KEY_LENGTH = 155
 KEY_COLUMNS = ('task_id', 'name', 'worker', 'queue')
-#: Task ids whose commit failed before their task was reported done, remembered so that report requeues the message.
-MAX_FAILED_REMEMBERED = 10_000
+#: How long a failed commit is remembered for the tasks it concerns that are not reported done yet (their children
+#: still run hooks, or died: Celery reports a lost child after `worker_lost_wait`, 10 s by default).
+FAILED_REMEMBERED_SECONDS = 120.0
 #: One `store_results` row.
 Row = dict[str, Any]
+
+
+class Settled(enum.Enum):
+    """What `ResultRelay.hold_ack` did with a request."""
+
+    NOT_RELAYED = 'not relayed'  # no row of the task was handed over: the caller acknowledges as usual
+    HELD = 'held'  # acknowledged once its row is committed (or requeued if that fails)
+    REQUEUED = 'requeued'  # its row's commit had failed already: its message went back to the queue
+
+
+@dataclasses.dataclass
+class _Task:
+    """One task id's rows handed over, and the requests waiting for their commits."""
+
+    handed: int = 0
+    uncommitted: int = 0
+    committed: bool = False
+    waiting: list[Request] = dataclasses.field(default_factory=list)
 
 
 class ResultRelay:
     """The children's end (`send`) and the main process's end (`hold_ack`, the committing thread)."""
 
-    def __init__(self, commit: Callable[[list[Row]], None], retryable: Callable[[Exception], bool]) -> None:
+    def __init__(self, commit: Callable[[list[Row]], None]) -> None:
         self._commit = commit
-        self._retryable = retryable
         self._main_pid = 0
         self._receiver: socket.socket | None = None
         self._sender: socket.socket | None = None
         self._hub: Any = None
+        self._closed = False
         self._rows: queue.SimpleQueue[Row | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        #: Rows handed over and not yet committed, per task id, and the requests whose acknowledgement waits for them.
-        self._uncommitted: collections.Counter[str] = collections.Counter()
-        self._waiting: dict[str, list[Request]] = {}
-        self._failed: dict[str, None] = {}
+        #: Task ids with rows whose commit is not settled yet; ids whose commit failed before their requests came:
+        #: how many requests are still to be requeued, and until when that is remembered.
+        self._tasks: dict[str, _Task] = {}
+        self._failed: dict[str, tuple[int, float]] = {}
         #: Outcomes of the commits, for the event loop: (task id, committed).
         self._outcomes: collections.deque[tuple[str, bool]] = collections.deque()
 
@@ -103,24 +125,29 @@ class ResultRelay:
 
     def attach(self, hub: Any) -> None:
         """Read the children's rows on the event loop (again after each reconnection, which clears its readers)."""
-        if self._receiver is not None:
+        if self._receiver is not None and not self._closed:
             self._hub = hub
             hub.add_reader(self._receiver, self._read)
 
-    def hold_ack(self, request: Request) -> bool:
-        """Settle `request`'s message once its result's commit is known: False if no row of it was handed over
-        (the caller acknowledges as usual); a commit that failed already puts the message back now."""
+    def hold_ack(self, request: Request) -> Settled:
+        """Settle `request`'s message by its result's commit, if a row of it was handed over."""
         if self._hub is None:
-            return False
+            return Settled.NOT_RELAYED
         self._read()
-        if request.id in self._uncommitted:
-            self._waiting.setdefault(request.id, []).append(request)
-            return True
-        if request.id in self._failed:
-            del self._failed[request.id]
+        task = self._tasks.get(request.id)
+        if task is not None:
+            if request not in task.waiting:  # asked twice (a hard time limit's failure, then its timeout)
+                task.waiting.append(request)
+            return Settled.HELD
+        if self._take_failed(request.id):
+            logger.warning(
+                'task %s[%s]: its result could not be stored; its message goes back to the queue',
+                request.task_name,
+                request.id,
+            )
             _settle_one(request, committed=False)
-            return True
-        return False
+            return Settled.REQUEUED
+        return Settled.NOT_RELAYED
 
     def _read(self) -> None:
         assert self._receiver is not None
@@ -135,7 +162,9 @@ class ResultRelay:
             except (ValueError, TypeError, KeyError):  # not a child's row: nothing here writes anything else
                 logger.error('the result relay received %d bytes that are not a result row; dropped', len(data))
                 continue
-            self._uncommitted[task_id] += 1
+            task = self._tasks.setdefault(task_id, _Task())
+            task.handed += 1
+            task.uncommitted += 1
             self._rows.put(row)
 
     def _run(self) -> None:
@@ -157,41 +186,47 @@ class ResultRelay:
             self._hub.call_soon(self._settle)
 
     def _store(self, rows: list[Row]) -> list[tuple[str, bool]]:
-        """Commit `rows`: together, or one by one after PostgreSQL refused them together for a reason other than
-        an outage (so one row it cannot take does not send the others' tasks back to the queue)."""
+        """Commit `rows` (a value PostgreSQL refuses is stored as its repr by the backend's write, and a row with an
+        over-long key is never handed over, so no row fails the others)."""
         try:
             self._commit(rows)
-        except Exception as error:
-            if len(rows) > 1 and not self._retryable(error):
-                return [outcome for row in rows for outcome in self._store([row])]
+        except Exception:
             logger.exception('could not store %d task results; their messages go back to the queue', len(rows))
             return [(row['task_id'], False) for row in rows]
         return [(row['task_id'], True) for row in rows]
 
     def _settle(self) -> None:
-        """On the event loop: acknowledge (or requeue) the requests whose rows are all committed now."""
+        """On the event loop: acknowledge the requests whose task has a row committed now, once every row of it is
+        settled, or requeue them if none was; a failure with fewer requests than rows is remembered for the rest."""
         while self._outcomes:
             task_id, committed = self._outcomes.popleft()
-            self._uncommitted[task_id] -= 1
-            if self._uncommitted[task_id] > 0:
+            task = self._tasks[task_id]
+            task.uncommitted -= 1
+            task.committed = task.committed or committed
+            if task.uncommitted:
                 continue
-            del self._uncommitted[task_id]
-            waiting = self._waiting.pop(task_id, None)
-            for request in waiting or ():
-                _settle_one(request, committed)
-            if waiting is None and not committed:
-                self._remember_failed(task_id)
+            del self._tasks[task_id]
+            for request in task.waiting:
+                _settle_one(request, task.committed)
+            if task.committed:
+                self._failed.pop(task_id, None)
+            elif task.handed > len(task.waiting):
+                self._failed[task_id] = (task.handed - len(task.waiting), time.monotonic() + FAILED_REMEMBERED_SECONDS)
 
-    def _remember_failed(self, task_id: str) -> None:
-        """The task is not reported done yet (its child still runs its hooks, or died): its report requeues it."""
-        self._failed[task_id] = None
-        if len(self._failed) > MAX_FAILED_REMEMBERED:
-            del self._failed[next(iter(self._failed))]
+    def _take_failed(self, task_id: str) -> bool:
+        now = time.monotonic()
+        for stale in [key for key, (_, until) in self._failed.items() if until < now]:
+            del self._failed[stale]
+        count, until = self._failed.pop(task_id, (0, now))
+        if count > 1:
+            self._failed[task_id] = (count - 1, until)
+        return count > 0
 
     def close(self) -> None:
         """Warm shutdown: commit what was handed over and settle it, so those tasks do not run again."""
-        if self._thread is None or self._hub is None:
+        if self._closed or self._thread is None or self._hub is None:
             return
+        self._closed = True
         self._read()
         self._rows.put(None)
         self._thread.join(CLOSE_TIMEOUT)
@@ -199,6 +234,8 @@ class ResultRelay:
 
 
 def _settle_one(request: Request, committed: bool) -> None:
+    if request.acknowledged:
+        return
     try:
         if committed:
             ack_now(request)
