@@ -1,5 +1,6 @@
 """The PostgreSQL result backend's storage hooks, against the real database."""
 
+import threading
 import uuid
 from typing import Any
 
@@ -137,3 +138,38 @@ def test_a_retries_header_that_is_no_count_still_leaves_the_result_stored(celery
         backend.store_result(task_id, 7, states.SUCCESS, request=Context(id=task_id, task='t.x', retries=hostile))
         meta = backend.get_task_meta(task_id, cache=False)
         assert (meta['status'], meta['result'], meta['retries']) == (states.SUCCESS, 7, None), hostile
+
+
+def test_two_sessions_storing_the_same_tasks_in_opposite_orders_never_deadlock(
+    celery_app: Any, test_run: Any, pg: psycopg.Connection
+) -> None:
+    # A prefork worker's STARTED writer and its result relay store overlapping batches of task ids from two sessions
+    backend = celery_app.backend
+    batches = [[str(uuid.uuid4()) for _ in range(50)] for _ in range(40)]
+    errors: list[Exception] = []
+
+    def store(state: str, order: int) -> None:
+        with psycopg.connect(test_run.dsn, autocommit=True) as conn:
+            for task_ids in batches:
+                rows = [backend.result_row(task_id, None, state, None, None) for task_id in task_ids[::order]]
+                try:
+                    crud_result.store_results(conn, rows, lazy_commit=state == states.STARTED)
+                except psycopg.Error as error:
+                    errors.append(error)
+
+    # When both write each batch at the same moment, one in id order and the other in the reverse order
+    writers = [
+        threading.Thread(target=store, args=(states.STARTED, 1)),
+        threading.Thread(target=store, args=(states.SUCCESS, -1)),
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    # Then every statement went through (PostgreSQL found no deadlock to break), and every outcome is stored
+    assert errors == []
+    task_ids = [task_id for batch in batches for task_id in batch]
+    succeeded = pg.execute(
+        "SELECT count(*) FROM task_result WHERE task_id = ANY(%s) AND status = 'SUCCESS'", [task_ids]
+    ).fetchone()
+    assert succeeded == (len(task_ids),)

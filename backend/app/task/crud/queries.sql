@@ -10,6 +10,8 @@
 -- WAL to reach the disk (synchronous_commit off for this statement's transaction
 -- only): for STARTED rows, which a crash may lose at no cost, as the task's
 -- message is not acknowledged yet; the task's durable result commit flushes them.
+-- The rows are taken in task id order: two sessions storing overlapping batches (the STARTED writer and the
+-- result relay of one worker) then lock the ids in the same order, and cannot deadlock.
 INSERT INTO task_result AS r (task_id, status, result, traceback, children, name, args, kwargs,
                               worker, retries, queue, date_started, date_done, runtime)
 SELECT t.task_id, t.status, t.result::jsonb, t.traceback, t.children::jsonb, t.name,
@@ -24,6 +26,7 @@ CROSS JOIN (SELECT set_config('synchronous_commit',
                               CASE WHEN %(lazy_commit)s::bool THEN 'off'
                                    ELSE current_setting('synchronous_commit') END,
                               true)) AS commit_mode
+ORDER BY t.task_id
 ON CONFLICT (task_id) DO UPDATE SET
     status = EXCLUDED.status,
     result = EXCLUDED.result,

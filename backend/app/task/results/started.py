@@ -23,6 +23,7 @@ from celery.app.task import Context
 from celery.concurrency import get_implementation
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.states import STARTED
+from celery.worker.state import active_requests
 
 logger = logging.getLogger(__name__)
 #: Most STARTED rows in one statement.
@@ -89,8 +90,9 @@ class StartedWriter:
             time.sleep(GATHER_SECONDS)
             while len(taken) < MAX_ROWS and not self._taken.empty():
                 taken.append(self._taken.get_nowait())
-            # A task already acknowledged has its outcome stored: its STARTED row would change nothing.
-            running = [item for item in taken if not item[0].acknowledged]
+            # A task no longer active has its outcome stored or on its way (its acknowledgement may wait for that
+            # commit): its STARTED row would change nothing.
+            running = [item for item in taken if item[0] in active_requests]
             self.write_now([row for row in map(self._started_row, running) if row is not None])
 
     def write_now(self, rows: list[Row]) -> None:
