@@ -50,6 +50,19 @@ def test_the_results_of_busy_children_are_committed_together_and_every_message_a
     assert ready_in(celery_app, private_queue) == 0
 
 
+def test_with_a_prefetch_the_user_chose_each_child_stores_its_own_results(
+    celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Connection
+) -> None:
+    # Given a worker that does not look ahead (no room in its QoS for acknowledgements waiting for a commit)
+    ids = publish_many(celery_app, 'task.ping', [([], {})] * 500, queue=private_queue)
+    make_worker(
+        queues=private_queue, pool='prefork', concurrency=2, extra_env={'CELERY_WORKER_PREFETCH_MULTIPLIER': '2'}
+    )
+    # When it has run a queue of short tasks, then each result had a commit of its own
+    wait_for(lambda: succeeded(pg, ids)[0] == len(ids), timeout=60, interval=0.2, what='500 results')
+    assert succeeded(pg, ids)[1] >= 0.99 * len(ids)
+
+
 def test_a_warm_shutdown_acknowledges_the_last_results_it_committed(
     celery_app: Any, make_worker: Any, private_queue: str, pg: psycopg.Connection
 ) -> None:

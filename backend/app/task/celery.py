@@ -75,9 +75,9 @@ def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
     before its tracers check the log level."""
     from backend.app.task.hooks.logging import quiet_celery_trace
     from backend.app.task.results.batch import enable_in_solo_worker
-    from backend.app.task.results.relay import ResultRelayStep, open_in_prefork_worker
+    from backend.app.task.results.relay import ResultRelayStep
     from backend.app.task.results.started import enable_in_prefork_worker
-    from backend.app.task.worker.look_ahead import LookAheadStep, on_task_received
+    from backend.app.task.worker.look_ahead import LookAheadStep, on_task_received, open_result_relay
 
     quiet_celery_trace()
     try:
@@ -88,7 +88,7 @@ def _prepare_worker(instance: Any = None, **_kwargs: Any) -> None:
         instance.app.hooks  # noqa: B018 (built now: MetricsHook connects the received counter)
     worker_init.connect(enable_in_solo_worker, weak=False, dispatch_uid='fba.result_batch.enable')
     worker_init.connect(enable_in_prefork_worker, weak=False, dispatch_uid='fba.started_writer.enable')
-    worker_init.connect(open_in_prefork_worker, weak=False, dispatch_uid='fba.result_relay.open')
+    worker_init.connect(open_result_relay, weak=False, dispatch_uid='fba.result_relay.open')
     task_received.connect(on_task_received, weak=False, dispatch_uid='fba.look_ahead.received')
     instance.app.steps['consumer'].add(LookAheadStep)
     instance.app.steps['consumer'].add(ResultRelayStep)

@@ -16,7 +16,9 @@ reads the socket before it decides on an acknowledgement, so it always knows
 whether one must wait. Chord header results (the chord counter reads them),
 rows over `MAX_ROW_BYTES` and rows the socket cannot take at once are stored by
 the child itself, as before. The socket pair has no name: no other process can
-write to it.
+write to it. A worker opens it where its look-ahead widens the QoS
+(`worker/look_ahead.py`: RabbitMQ classic queues, prefetch multiplier 1), which
+leaves room for the acknowledgements that wait for a commit.
 """
 
 import collections
@@ -33,8 +35,6 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import bootsteps
-from celery.concurrency import get_implementation
-from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.worker.request import Request
 
 from backend.app.task.results.acks import ack_now, reject_now
@@ -243,14 +243,6 @@ def _settle_one(request: Request, committed: bool) -> None:
             reject_now(request, requeue=True)
     except Exception:  # a message of a channel that closed meanwhile: the broker delivers it again
         logger.warning('task %s[%s]: its message could not be settled', request.task_name, request.id, exc_info=True)
-
-
-def open_in_prefork_worker(sender: Any, **kwargs: Any) -> None:
-    """`worker_init` receiver, connected by the app: a prefork worker with an event loop (which reads the rows)
-    opens the relay before it forks its children."""
-    relay = getattr(sender.app.backend, 'result_relay', None)
-    if relay is not None and sender.use_eventloop and get_implementation(sender.pool_cls) is PreforkPool:
-        relay.open()
 
 
 class ResultRelayStep(bootsteps.StartStopStep):

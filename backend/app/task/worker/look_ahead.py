@@ -27,6 +27,7 @@ from typing import Any
 from celery import bootsteps
 from celery.concurrency import get_implementation
 from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.utils.quorum_queues import detect_quorum_queues
 from celery.worker.request import Request
 from celery.worker.state import active_requests, task_ready
 
@@ -126,6 +127,27 @@ class LookAhead:
 
     def close(self) -> None:
         self._crediting.shutdown(wait=False)
+
+
+def may_widen(app: Any) -> bool:
+    """Whether a prefork worker of `app` looks ahead: RabbitMQ classic queues (their QoS can change while consuming)
+    and a prefetch multiplier of 1. Known before the pool forks its children, unlike the consumer's `qos_global`."""
+    with app.connection_for_write() as connection:
+        driver = connection.transport.driver_type
+    if driver != 'amqp' or app.conf.worker_prefetch_multiplier != 1:
+        return False
+    return not detect_quorum_queues(app, driver)[0]
+
+
+def open_result_relay(sender: Any, **kwargs: Any) -> None:
+    """`worker_init` receiver, connected by the app: a prefork worker with an event loop (which reads the rows) that
+    looks ahead opens its result relay (`results/relay.py`) before it forks its children, as the widened QoS leaves
+    room for acknowledgements waiting for a commit. With a fixed QoS (Redis, quorum queues) they would keep the
+    children's next messages away, so there the children store their results themselves."""
+    relay = getattr(sender.app.backend, 'result_relay', None)
+    prefork = get_implementation(sender.pool_cls) is PreforkPool
+    if relay is not None and prefork and sender.use_eventloop and may_widen(sender.app):
+        relay.open()
 
 
 #: This worker process's look-ahead, while its consumer runs (one consumer per worker process).
