@@ -8,8 +8,9 @@ is acknowledged only after its result is committed (`BatchedRequest`), so a
 crash before the commit redelivers the task instead of losing its result; if
 the commit fails for good the messages go back to the queue. A warm shutdown
 with results still waiting also leaves their messages to be delivered again
-(the tasks run twice, as any acks_late task may). Other pools (prefork
-children, threads) store each result at once.
+(the tasks run twice, as any acks_late task may). A prefork worker's children
+hand theirs to the main process (`relay.py`); the threads pool stores each
+result at once.
 """
 
 import logging

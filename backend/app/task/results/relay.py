@@ -13,9 +13,10 @@ result; a commit that fails for good puts the messages back on the queue.
 
 A child sends its row before it reports the task done, and the main process
 reads the socket before it decides on an acknowledgement, so it always knows
-whether one must wait. Chord header results (the chord counter reads them),
-rows over `MAX_ROW_BYTES` and rows the socket cannot take at once are stored by
-the child itself, as before. The socket pair has no name: no other process can
+whether one must wait. Chord header results (the chord counter reads them), the
+results of tasks acknowledged when they started, rows over `MAX_ROW_BYTES` or
+with a key longer than its column, and rows the socket cannot take at once are
+stored by the child itself, as before. The socket pair has no name: no other process can
 write to it. A worker opens it where its look-ahead widens the QoS
 (`worker/look_ahead.py`: RabbitMQ classic queues, prefetch multiplier 1), which
 leaves room for the acknowledgements that wait for a commit.
