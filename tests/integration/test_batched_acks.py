@@ -9,6 +9,7 @@ import pytest
 
 from backend.app.task.messaging.dispatch import publish_many
 from tests.support.reliability import dead_letter, publish_raw
+from tests.support.results import ready_in, succeeded
 from tests.support.wait import wait_for
 from tests.support.worker import WorkerProcess
 
@@ -20,22 +21,6 @@ TASKS = 10_000
 def bookkeeping(app: Any, worker: WorkerProcess) -> dict[str, int]:
     replies = app.control.broadcast('fba_ack_bookkeeping', destination=[worker.name], reply=True, timeout=5)
     return replies[0][worker.name]
-
-
-def depth(app: Any, queue: str) -> int:
-    """Messages ready in `queue` (declared, not passively: Redis has no empty queue to find)."""
-    with app.connection_for_read() as conn:
-        return int(app.amqp.queues[queue](conn.default_channel).queue_declare().message_count)
-
-
-def succeeded(pg: psycopg.Connection, ids: list[str]) -> tuple[int, int]:
-    """(rows stored as SUCCESS, transactions that stored them): a batch's rows share their commit's now()."""
-    row = pg.execute(
-        "SELECT count(*), count(DISTINCT date_done) FROM task_result WHERE task_id = ANY(%s) AND status = 'SUCCESS'",
-        [ids],
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 @pytest.mark.timeout(120)
@@ -73,4 +58,4 @@ def test_a_refused_message_does_not_stall_or_leak_the_batched_acks(
     assert after['rss_kb'] - before['rss_kb'] < 30_000, (before, after)
     # And every message was acknowledged: once the worker stops, none comes back to the queue
     worker.stop()
-    assert depth(celery_app, private_queue) == 0
+    assert ready_in(celery_app, private_queue) == 0

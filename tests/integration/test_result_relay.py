@@ -12,25 +12,11 @@ import pytest
 from backend.app.task.messaging.dispatch import publish_many
 from backend.app.task.results.relay import MAX_ROW_BYTES
 from tests.support.reliability import INCLUDE, create_log_table, logged, runs_per_task
+from tests.support.results import ready_in, succeeded
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq_only]
 TASKS = 2_000
-
-
-def ready_in(app: Any, queue: str) -> int:
-    with app.connection_for_read() as conn:
-        return int(app.amqp.queues[queue](conn.default_channel).queue_declare().message_count)
-
-
-def succeeded(pg: psycopg.Connection, ids: list[str]) -> tuple[int, int]:
-    """(SUCCESS rows of `ids`, transactions that stored them): the rows of one commit share its `now()`."""
-    row = pg.execute(
-        "SELECT count(*), count(DISTINCT date_done) FROM task_result WHERE task_id = ANY(%s) AND status = 'SUCCESS'",
-        [ids],
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 def test_the_results_of_busy_children_are_committed_together_and_every_message_acknowledged(
