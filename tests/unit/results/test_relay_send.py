@@ -34,12 +34,19 @@ def test_a_child_hands_over_rows_postgresql_takes_and_keeps_the_rest_to_store_it
     # The main process itself (a task run there) stores its own rows
     assert relay.send(row()) is False
     # A child hands over an ordinary row, and keeps one with a key PostgreSQL's column cannot hold (a message
-    # published by other code), and one too big for a datagram
+    # published by other code: too long, or not text), and one too big for a datagram
     too_long = 'x' * (MAX_KEY_LENGTH + 1)
     assert sent_from_a_child(
         relay,
-        [row(), row(task_id=too_long), row(name=too_long), row(result=json.dumps('y' * MAX_ROW_BYTES))],
-    ) == [True, False, False, False]
+        [
+            row(),
+            row(task_id=too_long),
+            row(name=too_long),
+            row(task_id=12345),
+            row(queue={'a': 1}),
+            row(result=json.dumps('y' * MAX_ROW_BYTES)),
+        ],
+    ) == [True, False, False, False, False, False]
 
 
 def test_a_relay_never_opened_hands_nothing_over() -> None:

@@ -26,6 +26,7 @@ from kombu.utils.uuid import uuid
 
 from backend.app.task.messaging.dispatch import CONFIRM_WINDOW, Confirms, Prepared, prepare, publishing_options
 from backend.app.task.messaging.errors import SEND_UNCERTAIN, BrokerRefused, BrokerUnavailable
+from backend.app.task.utils.gather import gather
 from backend.app.task.utils.json_safety import check_storable
 
 logger = logging.getLogger(__name__)
@@ -118,20 +119,9 @@ class Publisher:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._calls.get()
-            if first is None:
-                break
-            window = [first]
-            while len(window) < CONFIRM_WINDOW:
-                try:
-                    call = self._calls.get_nowait()
-                except queue.Empty:
-                    break
-                if call is None:
-                    stopping = True
-                    break
-                window.append(call)
-            self._send_window(window)
+            window, stopping = gather(self._calls, CONFIRM_WINDOW)
+            if window:
+                self._send_window(window)
         self._disconnect()
 
     def _send_window(self, window: list[_Call]) -> None:

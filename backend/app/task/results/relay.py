@@ -39,6 +39,7 @@ from celery import bootsteps
 from celery.worker.request import Request
 
 from backend.app.task.results.acks import ack_now, reject_now
+from backend.app.task.utils.gather import gather
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class ResultRelay:
         """Hand `row` to the main process; False when the caller must store it itself."""
         if self._sender is None or os.getpid() == self._main_pid:
             return False
-        if any(len(row[column] or '') > MAX_KEY_LENGTH for column in KEY_COLUMNS):
+        if not all(_fits_its_column(row[column]) for column in KEY_COLUMNS):
             return False
         data = json.dumps(row).encode()
         if len(data) > MAX_ROW_BYTES:
@@ -169,22 +170,12 @@ class ResultRelay:
             self._rows.put(row)
 
     def _run(self) -> None:
-        while True:
-            first = self._rows.get()
-            if first is None:
-                return
-            rows = [first]
-            while len(rows) < MAX_ROWS:
-                try:
-                    row = self._rows.get_nowait()
-                except queue.Empty:
-                    break
-                if row is None:
-                    self._rows.put(None)  # stop after this commit
-                    break
-                rows.append(row)
-            self._outcomes.extend(self._store(rows))
-            self._hub.call_soon(self._settle)
+        stopping = False
+        while not stopping:
+            rows, stopping = gather(self._rows, MAX_ROWS)
+            if rows:
+                self._outcomes.extend(self._store(rows))
+                self._hub.call_soon(self._settle)
 
     def _store(self, rows: list[Row]) -> list[tuple[str, bool]]:
         """Commit `rows` (a value PostgreSQL refuses is stored as its repr by the backend's write, and a row with an
@@ -232,6 +223,11 @@ class ResultRelay:
         self._rows.put(None)
         self._thread.join(CLOSE_TIMEOUT)
         self._settle()
+
+
+def _fits_its_column(value: Any) -> bool:
+    """A key PostgreSQL's `String(155)` column takes; a message published by other code may carry any JSON there."""
+    return value is None or (isinstance(value, str) and len(value) <= MAX_KEY_LENGTH)
 
 
 def _settle_one(request: Request, committed: bool) -> None:
